@@ -1,0 +1,1 @@
+"""sse-dist: distributed training of self-supervised speaker embeddings."""

@@ -1,0 +1,45 @@
+"""Typed experiment configuration (see :mod:`.schema` for every field)."""
+
+from .loader import ConfigError, dump_yaml, field_docs, from_dict, load, to_dict, validate
+from .schema import (
+    DataConfig,
+    DeepSpeedConfig,
+    DemoConfig,
+    EmbedConfig,
+    ExperimentConfig,
+    FeatureConfig,
+    MetricsConfig,
+    ModelConfig,
+    OptimConfig,
+    PhoneConfig,
+    PreprocessConfig,
+    ScoreConfig,
+    ShardConfig,
+    SynthConfig,
+    TrainConfig,
+)
+
+__all__ = [
+    "ConfigError",
+    "DataConfig",
+    "DeepSpeedConfig",
+    "DemoConfig",
+    "EmbedConfig",
+    "ExperimentConfig",
+    "FeatureConfig",
+    "MetricsConfig",
+    "ModelConfig",
+    "OptimConfig",
+    "PhoneConfig",
+    "PreprocessConfig",
+    "ScoreConfig",
+    "ShardConfig",
+    "SynthConfig",
+    "TrainConfig",
+    "dump_yaml",
+    "field_docs",
+    "from_dict",
+    "load",
+    "to_dict",
+    "validate",
+]

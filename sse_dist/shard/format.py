@@ -1,0 +1,145 @@
+"""The shard set: naming, keys, the index, and safe iteration over WebDataset tar shards.
+
+A shard set is a folder (local or ``s3://``)::
+
+    <root>/index.json            shards, keys, durations, speakers, sha256; summary and quarantine of ``shard``
+    <root>/audio/000000.tar      <key>.flac (or .wav) + <key>.json
+    <root>/<field>/000000.tar    per-field shards written by ``preprocess``, keyed like the audio shard
+    <root>/<field>/000000.json   written after its tar: the shard is finished (counts, quarantine, sha256)
+
+Members are decoded by extension with numpy (``allow_pickle=False``) and json only: nothing in a shard can run
+code. See ``shards/README.md`` for the full format.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import logging
+import re
+from collections.abc import Iterable, Iterator
+from typing import Any
+
+import numpy as np
+import webdataset as wds
+
+from .. import storage
+
+log = logging.getLogger(__name__)
+
+FORMAT = "sse-dist/shards"
+VERSION = 1
+AUDIO = "audio"
+INDEX = "index.json"
+AUDIO_EXTENSIONS = ("flac", "wav")
+# WebDataset splits a member name into key and extension at the first dot, so keys carry no dots (nor slashes).
+_KEY_RE = re.compile(r"^[A-Za-z0-9_\-]+$")
+
+
+class ShardError(RuntimeError):
+    """A shard that cannot be read as sse-dist shards; the message names the shard and, if known, the key."""
+
+
+def is_valid_key(key: str) -> bool:
+    return bool(_KEY_RE.match(key)) and len(key) <= 200
+
+
+def key_for(utt_id: str) -> str:
+    """A WebDataset-safe key for an utterance id (dots and other characters become ``_``)."""
+    return re.sub(r"[^A-Za-z0-9_\-]", "_", utt_id)[:200]
+
+
+def shard_name(index: int) -> str:
+    return f"{index:06d}"
+
+
+def shard_url(root: str, field: str, name: str) -> str:
+    return storage.join(root, field, f"{name}.tar")
+
+
+def done_url(root: str, field: str, name: str) -> str:
+    return storage.join(root, field, f"{name}.json")
+
+
+def read_index(root: str) -> dict[str, Any]:
+    url = storage.join(root, INDEX)
+    try:
+        index = storage.read_json(url)
+    except FileNotFoundError:
+        raise ShardError(f"{url}: no shard index (run `sse-dist shard` to create the shard set)") from None
+    if index.get("format") != FORMAT:
+        raise ShardError(f"{url}: not an sse-dist shard index (format={index.get('format')!r})")
+    return index
+
+
+def load_npy(data: bytes, where: str) -> np.ndarray:
+    try:
+        return np.load(io.BytesIO(data), allow_pickle=False)
+    except (ValueError, OSError, EOFError) as e:
+        raise ShardError(f"{where}: not a plain .npy array ({e})") from None
+
+
+def load_json(data: bytes, where: str) -> dict[str, Any]:
+    try:
+        obj = json.loads(data.decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise ShardError(f"{where}: bad JSON ({e})") from None
+    if not isinstance(obj, dict):
+        raise ShardError(f"{where}: JSON must be an object")
+    return obj
+
+
+def npy_bytes(array: np.ndarray) -> bytes:
+    buf = io.BytesIO()
+    np.save(buf, np.ascontiguousarray(array), allow_pickle=False)
+    return buf.getvalue()
+
+
+def iter_tar(url: str) -> Iterator[dict[str, Any]]:
+    """Samples of one tar shard as ``{"__key__": key, "<ext>": bytes, ...}``, in stored order.
+
+    A truncated or corrupt tar raises :class:`ShardError` naming the shard and the last good key.
+    """
+    last = None
+    try:
+        with storage.open_read(url) as stream:
+            files = wds.tariterators.tar_file_iterator(stream, handler=wds.reraise_exception)
+            for sample in wds.tariterators.group_by_keys(files, handler=wds.reraise_exception):
+                key = sample["__key__"]
+                if not is_valid_key(key):
+                    raise ShardError(f"{url}: bad key {key!r} (keys are letters, digits, '_' and '-')")
+                last = key
+                yield {k: v for k, v in sample.items() if k != "__url__"}
+    except ShardError:
+        raise
+    except FileNotFoundError:
+        raise ShardError(f"{url}: shard does not exist") from None
+    except Exception as e:  # tarfile.ReadError, EOFError, ValueError: all mean a damaged shard
+        after = f" after key {last!r}" if last else ""
+        raise ShardError(f"{url}: unreadable tar{after}: {type(e).__name__}: {e}") from None
+
+
+def iter_joined(root: str, name: str, fields: Iterable[str]) -> Iterator[dict[str, Any]]:
+    """Samples of shard ``name`` with the members of every field merged by key.
+
+    The first field is streamed; the others (small: labels, phones) are read whole. A key missing from a
+    later field is logged and yielded with ``__missing__`` naming the fields it lacks.
+    """
+    first, *rest = list(fields)
+    side: dict[str, dict[str, dict[str, Any]]] = {}
+    for field in rest:
+        side[field] = {s["__key__"]: s for s in iter_tar(shard_url(root, field, name))}
+    for sample in iter_tar(shard_url(root, first, name)):
+        key = sample["__key__"]
+        missing = []
+        for field, samples in side.items():
+            other = samples.get(key)
+            if other is None:
+                missing.append(field)
+                continue
+            sample.update((k, v) for k, v in other.items() if k not in sample)
+        if missing:
+            log.warning("%s shard %s key %s: missing field(s) %s", root, name, key, ", ".join(missing))
+            sample["__missing__"] = missing
+        sample["__shard__"] = name
+        yield sample
