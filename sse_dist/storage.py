@@ -19,6 +19,16 @@ import fsspec
 from fsspec.core import url_to_fs
 
 
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+# mkstemp creates files 0600; published outputs get the mode a plain open() would have given them.
+_FILE_MODE = 0o666 & ~_umask()
+
+
 def is_remote(url: str) -> bool:
     return "://" in url and not url.startswith("file://")
 
@@ -83,6 +93,7 @@ def atomic_write(url: str) -> Iterator[IO[bytes]]:
                 yield f
                 f.flush()
                 os.fsync(f.fileno())
+            os.chmod(tmp, _FILE_MODE)
             os.replace(tmp, url)
         except BaseException:
             with contextlib.suppress(FileNotFoundError):

@@ -57,8 +57,14 @@ class SynthConfig:
         )
         _require(self.utts_per_speaker >= 1, "utts_per_speaker", "must be >= 1")
         _require(self.test_utts_per_speaker >= 2, "test_utts_per_speaker", "need >= 2 for target trials")
-        _require(0.5 <= self.min_duration <= self.max_duration, "min_duration", "need 0.5 <= min <= max_duration")
-        _require(self.sample_rate in (8000, 16000, 22050, 24000, 32000, 44100, 48000), "sample_rate", "unusual rate")
+        _require(
+            0.5 <= self.min_duration <= self.max_duration, "min_duration", "need 0.5 <= min <= max_duration"
+        )
+        _require(
+            self.sample_rate in (8000, 16000, 22050, 24000, 32000, 44100, 48000),
+            "sample_rate",
+            "unusual rate",
+        )
         _require(self.snr_db_min <= self.snr_db_max, "snr_db_min", "must be <= snr_db_max")
         _require(self.channel_db >= 0, "channel_db", "must be >= 0")
         _require(self.max_trials >= 1, "max_trials", "must be >= 1")
@@ -123,7 +129,9 @@ class FeatureConfig:
     def validate(self) -> None:
         _require(self.sample_rate >= 8000, "sample_rate", "must be >= 8000")
         _require(8 <= self.num_mel_bins <= 128, "num_mel_bins", "must be in [8, 128]")
-        _require(0 < self.frame_shift_ms <= self.frame_length_ms, "frame_shift_ms", "need 0 < shift <= length")
+        _require(
+            0 < self.frame_shift_ms <= self.frame_length_ms, "frame_shift_ms", "need 0 < shift <= length"
+        )
         _require(0 <= self.preemphasis < 1, "preemphasis", "must be in [0, 1)")
         nyquist = self.sample_rate / 2
         high = self.high_freq if self.high_freq > 0 else nyquist + self.high_freq
@@ -236,7 +244,9 @@ class OptimConfig:
         _require(0 <= self.min_lr_ratio <= 1, "min_lr_ratio", "must be in [0, 1]")
         _require(self.warmup_steps >= 0, "warmup_steps", "must be >= 0")
         _require(self.weight_decay >= 0, "weight_decay", "must be >= 0")
-        _require(len(self.betas) == 2 and all(0 <= b < 1 for b in self.betas), "betas", "two values in [0, 1)")
+        _require(
+            len(self.betas) == 2 and all(0 <= b < 1 for b in self.betas), "betas", "two values in [0, 1)"
+        )
 
 
 @dataclass

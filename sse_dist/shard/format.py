@@ -2,7 +2,7 @@
 
 A shard set is a folder (local or ``s3://``)::
 
-    <root>/index.json            shards, keys, durations, speakers, sha256; summary and quarantine of ``shard``
+    <root>/index.json            shards, keys, durations, speakers, sha256; ``shard``'s summary, quarantine
     <root>/audio/000000.tar      <key>.flac (or .wav) + <key>.json
     <root>/<field>/000000.tar    per-field shards written by ``preprocess``, keyed like the audio shard
     <root>/<field>/000000.json   written after its tar: the shard is finished (counts, quarantine, sha256)
@@ -32,7 +32,7 @@ VERSION = 1
 AUDIO = "audio"
 INDEX = "index.json"
 AUDIO_EXTENSIONS = ("flac", "wav")
-# WebDataset splits a member name into key and extension at the first dot, so keys carry no dots (nor slashes).
+# WebDataset splits a member name into key and extension at the first dot: keys carry no dots (nor slashes).
 _KEY_RE = re.compile(r"^[A-Za-z0-9_\-]+$")
 
 
@@ -95,6 +95,13 @@ def npy_bytes(array: np.ndarray) -> bytes:
     return buf.getvalue()
 
 
+def tar_writer(stream: Any) -> wds.TarWriter:
+    """A writer of byte members only (no encoder, so nothing is ever pickled) with fixed metadata, so the same
+    samples give the same tar (and sha256) on every run. PAX headers: USTAR's hold names of 100 characters at
+    most, and keys may have 200."""
+    return wds.TarWriter(stream, encoder=False, user="sse", group="sse", mtime=0.0, format="PAX_FORMAT")
+
+
 def iter_tar(url: str) -> Iterator[dict[str, Any]]:
     """Samples of one tar shard as ``{"__key__": key, "<ext>": bytes, ...}``, in stored order.
 
@@ -103,7 +110,8 @@ def iter_tar(url: str) -> Iterator[dict[str, Any]]:
     last = None
     try:
         with storage.open_read(url) as stream:
-            files = wds.tariterators.tar_file_iterator(stream, handler=wds.reraise_exception)
+            members = wds.tariterators.tar_file_iterator(stream, handler=wds.reraise_exception)
+            files = ({**m, "__url__": url} for m in members)
             for sample in wds.tariterators.group_by_keys(files, handler=wds.reraise_exception):
                 key = sample["__key__"]
                 if not is_valid_key(key):

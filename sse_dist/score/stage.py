@@ -1,0 +1,100 @@
+"""The ``score`` stage: embeddings + trial list -> scores, EER/minDCF JSON and a DET plot."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import numpy as np
+
+from .. import storage
+from ..config import ConfigError, ScoreConfig
+from .backends import make_backend
+from .embeddings import load_embeddings
+from .metrics import det_curve, eer, min_dcf
+from .plot import det_png
+from .trials import Trials, read_trials, resolve
+
+log = logging.getLogger(__name__)
+
+BACKEND = "cosine"
+# Operating points reported whatever p_target is, so runs configured differently stay comparable
+# (0.01: VoxCeleb / SRE16-18; 0.001: SRE08-10 "new" DCF).
+REPORTED_P_TARGETS = (0.01, 0.001)
+
+
+def output_stem(output: str) -> str:
+    """``<output>`` without ``.json``: the prefix of the score file and the DET plot."""
+    return output[: -len(".json")] if output.endswith(".json") else output
+
+
+def _check(cfg: ScoreConfig) -> None:
+    cfg.validate()
+    for name in ("embeddings", "trials", "output"):
+        if not getattr(cfg, name):
+            raise ConfigError(f"{name}: must be set")
+
+
+def summarise(scores: np.ndarray, labels: np.ndarray, cfg: ScoreConfig) -> dict[str, Any]:
+    p_target = cfg.p_target
+    summary: dict[str, Any] = {"eer_percent": 100 * eer(scores, labels)}
+    for p in sorted({p_target, *REPORTED_P_TARGETS}, reverse=True):
+        summary[f"min_dcf_{p:g}"] = min_dcf(scores, labels, p)
+    n_targets = int(labels.sum())
+    summary |= {
+        "p_target": p_target,
+        "trials": len(labels),
+        "targets": n_targets,
+        "nontargets": len(labels) - n_targets,
+        "backend": BACKEND,
+        "mean_subtraction": cfg.mean_subtraction,
+    }
+    return summary
+
+
+def write_scores(url: str, trials: Trials, scores: np.ndarray) -> None:
+    """``enroll test score target|nontarget`` per trial, in the order of the trial list."""
+    words = np.where(trials.labels == 1, "target", "nontarget")
+    lines = (
+        f"{e} {t} {s:.8f} {w}\n" for e, t, s, w in zip(trials.enroll, trials.test, scores, words, strict=True)
+    )
+    storage.write_bytes(url, "".join(lines).encode("utf-8"))
+
+
+def run(cfg: ScoreConfig) -> dict[str, Any]:
+    """Score ``cfg.trials`` with the embeddings of ``cfg.embeddings``.
+
+    Writes ``cfg.output`` (metrics JSON) and beside it ``<stem>.scores`` and ``<stem>.det.png``; returns the
+    JSON's content.
+    """
+    _check(cfg)
+    embeddings = load_embeddings(cfg.embeddings)
+    trials = read_trials(cfg.trials)
+    enroll, test = resolve(trials, embeddings)
+    scores = make_backend(BACKEND, cfg)(embeddings.vectors, enroll, test)
+    summary = summarise(scores, trials.labels, cfg)
+
+    stem = output_stem(cfg.output)
+    write_scores(f"{stem}.scores", trials, scores)
+    p_miss, p_fa = det_curve(scores, trials.labels)
+    png = det_png(
+        p_miss,
+        p_fa,
+        eer=summary["eer_percent"] / 100,
+        min_dcf=summary[f"min_dcf_{cfg.p_target:g}"],
+        p_target=cfg.p_target,
+        n_targets=summary["targets"],
+        n_nontargets=summary["nontargets"],
+    )
+    storage.write_bytes(f"{stem}.det.png", png)
+    # The JSON goes last: its presence means the score file and the plot are complete too.
+    storage.write_json(cfg.output, summary)
+    log.info(
+        "%d trials: EER %.2f%%, minDCF(%g) %.4f -> %s",
+        len(trials),
+        summary["eer_percent"],
+        cfg.p_target,
+        summary[f"min_dcf_{cfg.p_target:g}"],
+        cfg.output,
+    )
+    return summary

@@ -1,0 +1,151 @@
+"""Numbered WebDataset tar shards of audio, each written atomically and described for the index.
+
+Shards are byte-for-byte reproducible (fixed member order, owner and mtime), so a rerun on the same input
+gives the same sha256s.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import logging
+from typing import IO, Any
+
+from .. import storage
+from . import format as fmt
+from .audio import Audio
+from .inputs import Utterance
+
+log = logging.getLogger(__name__)
+
+_MB = 1_000_000
+
+
+def assign_keys(utterances: list[Utterance]) -> tuple[list[tuple[str, Utterance]], list[dict[str, str]]]:
+    """``(key, utterance)`` in utterance-id order, and quarantine entries for the ones whose key is taken.
+
+    The sort is stable, so of two ``wav.scp`` lines with the same id the first keeps the key.
+    """
+    owners: dict[str, str] = {}
+    keyed, duplicates = [], []
+    for utt in sorted(utterances, key=lambda u: u.id):
+        key = fmt.key_for(utt.id)
+        if key in owners:
+            owner = (
+                "an earlier line with the same id" if owners[key] == utt.id else f"utterance {owners[key]!r}"
+            )
+            reason = f"duplicate key: {key!r} is taken by {owner}"
+            duplicates.append({"id": utt.id, "path": utt.path, "reason": reason})
+            continue
+        owners[key] = utt.id
+        keyed.append((key, utt))
+    return keyed, duplicates
+
+
+def sample_json(utt: Utterance, audio: Audio, source: str) -> dict[str, Any]:
+    meta = {
+        "id": utt.id,
+        "duration": audio.duration,
+        "sample_rate": audio.sample_rate,
+        "channels": audio.channels,
+        "speaker": utt.speaker,
+        "text": utt.text,
+        "source": source,
+        "path": utt.path,
+    }
+    phones = utt.phones
+    if phones is not None:
+        meta["phones"] = phones
+    return meta
+
+
+class _Hashing:
+    """Write-through file wrapper that counts and hashes what the tar writer emits."""
+
+    def __init__(self, f: IO[bytes]):
+        self.f = f
+        self.size = 0
+        self.sha256 = hashlib.sha256()
+
+    def write(self, data: bytes) -> int:
+        self.sha256.update(data)
+        self.size += len(data)
+        return self.f.write(data)
+
+
+class ShardWriter:
+    """Writes samples to ``<root>/audio/000000.tar``, ``000001.tar``, ...; a shard is closed (committed) once
+    it holds ``max_utts`` samples or ``max_mb`` MB of audio. As a context manager: on an exception the open
+    shard is discarded, never committed half-written."""
+
+    def __init__(self, root: str, max_utts: int, max_mb: float):
+        self.root = root
+        self.max_utts = max_utts
+        self.max_bytes = max_mb * _MB
+        self.shards: list[dict[str, Any]] = []
+        self._stack: contextlib.ExitStack | None = None
+
+    def __enter__(self) -> ShardWriter:
+        return self
+
+    def __exit__(self, *exc_info: Any) -> None:
+        if self._stack is not None:
+            stack, self._stack = self._stack, None
+            if exc_info[0] is None:
+                self._finish(stack)
+            else:
+                stack.__exit__(*exc_info)
+
+    def add(self, key: str, audio: Audio, meta: dict[str, Any]) -> None:
+        if self._stack is None:
+            self._open()
+        member = json.dumps(meta, ensure_ascii=False).encode("utf-8")
+        self._tar.write({"__key__": key, audio.ext: audio.data, "json": member})
+        entry = self.shards[-1]
+        entry["keys"].append(key)
+        entry["durations"].append(audio.duration)
+        entry["speakers"].append(meta["speaker"])
+        entry["sample_rates"].append(audio.sample_rate)
+        entry["seconds"] += audio.duration
+        self._audio_bytes += len(audio.data)
+        if len(entry["keys"]) >= self.max_utts or self._audio_bytes >= self.max_bytes:
+            stack, self._stack = self._stack, None
+            self._finish(stack)
+
+    def _open(self) -> None:
+        name = fmt.shard_name(len(self.shards))
+        self._stack = contextlib.ExitStack()
+        self._file = _Hashing(self._stack.enter_context(storage.atomic_write(self._url(name))))
+        self._tar = self._stack.enter_context(fmt.tar_writer(self._file))
+        self._audio_bytes = 0
+        self.shards.append(
+            {
+                "name": name,
+                "utterances": 0,
+                "bytes": 0,
+                "sha256": "",
+                "seconds": 0.0,
+                "keys": [],
+                "durations": [],
+                "speakers": [],
+                "sample_rates": [],
+            }
+        )
+
+    def _finish(self, stack: contextlib.ExitStack) -> None:
+        stack.close()  # the tar's end blocks go through the hash, then the file is committed
+        entry = self.shards[-1]
+        entry.update(
+            utterances=len(entry["keys"]), bytes=self._file.size, sha256=self._file.sha256.hexdigest()
+        )
+        entry["seconds"] = round(entry["seconds"], 6)  # drop the float noise of the running sum
+        log.debug(
+            "shard %s: %d utterances, %.1f MB",
+            self._url(entry["name"]),
+            entry["utterances"],
+            entry["bytes"] / _MB,
+        )
+
+    def _url(self, name: str) -> str:
+        return fmt.shard_url(self.root, fmt.AUDIO, name)

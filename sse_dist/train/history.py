@@ -1,0 +1,44 @@
+"""The run's loss history (``history.jsonl``) and its picture (``loss.png``)."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from .. import storage
+
+
+def write(url: str, rows: list[dict[str, Any]]) -> None:
+    storage.write_bytes(url, "".join(json.dumps(r) + "\n" for r in rows).encode("utf-8"))
+
+
+def read(url: str) -> list[dict[str, Any]]:
+    return [json.loads(line) for line in storage.read_bytes(url).decode("utf-8").splitlines() if line]
+
+
+def plot(url: str, rows: list[dict[str, Any]], title: str) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import io
+
+    import matplotlib.pyplot as plt
+
+    components = [k for k in ("reconstruction", "cross_entropy", "accuracy") if any(k in r for r in rows)]
+    fig, axes = plt.subplots(1, len(components) + 1, figsize=(4.2 * (len(components) + 1), 3.4))
+    for ax, name in zip(axes, components):
+        pts = [(r["step"], r[name]) for r in rows if name in r]
+        ax.plot(*zip(*pts))
+        ax.set_title(name.replace("_", " "))
+        ax.set_xlabel("step")
+        ax.grid(alpha=0.3)
+    axes[-1].plot([r["step"] for r in rows], [r["lr"] for r in rows])
+    axes[-1].set_title("learning rate")
+    axes[-1].set_xlabel("step")
+    axes[-1].grid(alpha=0.3)
+    fig.suptitle(title)
+    fig.tight_layout()
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=100)
+    plt.close(fig)
+    storage.write_bytes(url, buf.getvalue())

@@ -1,0 +1,127 @@
+"""The model: an x-vector extractor, a phone-conditioned decoder and a speaker classifier.
+
+Stafylakis et al. (2019): the extractor embeds a *source* segment; the decoder is given that embedding and the
+phones of a different *target* segment of the same utterance and must reconstruct the target's filterbank
+frames. The phones say what is said, so what the decoder still needs from the embedding is who says it.
+The extractor is Kaldi's x-vector TDNN (Snyder et al. 2018); the classifier is its speaker softmax head.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ..config import ModelConfig
+
+
+class FrameLayer(nn.Sequential):
+    """Kaldi's TDNN layer: a dilated 1-D convolution over time, ReLU, then batch norm."""
+
+    def __init__(self, cin: int, cout: int, kernel: int, dilation: int = 1, padding: int = 0):
+        super().__init__(
+            nn.Conv1d(cin, cout, kernel, dilation=dilation, padding=padding),
+            nn.ReLU(),
+            nn.BatchNorm1d(cout),
+        )
+
+
+class Extractor(nn.Module):
+    """Frame layers with contexts {-2..2}, {-2,0,2}, {-3,0,3}, {0}, {0}; mean+std pooling; embedding affine."""
+
+    def __init__(self, feat_dim: int, cfg: ModelConfig):
+        super().__init__()
+        c = cfg.channels
+        self.frames = nn.Sequential(
+            FrameLayer(feat_dim, c, 5),
+            FrameLayer(c, c, 3, dilation=2),
+            FrameLayer(c, c, 3, dilation=3),
+            FrameLayer(c, c, 1),
+            FrameLayer(c, cfg.stats_channels, 1),
+        )
+        self.embedding = nn.Linear(2 * cfg.stats_channels, cfg.embed_dim)
+
+    # Frames lost at each edge to the convolutions' context.
+    context = 2 + 2 + 3
+
+    def forward(self, feats: torch.Tensor) -> torch.Tensor:
+        """[B, T, feat_dim] -> [B, embed_dim] (the pre-activation output of the first segment layer)."""
+        h = self.frames(feats.transpose(1, 2))
+        mean = h.mean(dim=2)
+        std = h.var(dim=2, unbiased=False).clamp_min(1e-5).sqrt()
+        return self.embedding(torch.cat([mean, std], dim=1))
+
+
+class Decoder(nn.Module):
+    """Reconstructs target frames from per-frame phones and the (broadcast) source embedding."""
+
+    def __init__(self, num_phones: int, feat_dim: int, cfg: ModelConfig):
+        super().__init__()
+        k = cfg.decoder_kernel
+        cin = num_phones + cfg.embed_dim
+        layers = []
+        for _ in range(cfg.decoder_layers):
+            layers.append(FrameLayer(cin, cfg.decoder_channels, k, padding=k // 2))
+            cin = cfg.decoder_channels
+        self.frames = nn.Sequential(*layers)
+        self.out = nn.Conv1d(cin, feat_dim, 1)
+
+    def forward(self, phones: torch.Tensor, embedding: torch.Tensor) -> torch.Tensor:
+        """phones [B, T, P] (P may be 0), embedding [B, E] -> reconstruction [B, T, feat_dim]."""
+        cond = embedding[:, :, None].expand(-1, -1, phones.shape[1])
+        h = self.frames(torch.cat([phones.transpose(1, 2), cond], dim=1))
+        return self.out(h).transpose(1, 2)
+
+
+class Classifier(nn.Module):
+    """Kaldi's segment layers after the embedding: (ReLU, BN, affine) x layers, ReLU, BN, speaker softmax."""
+
+    def __init__(self, num_speakers: int, cfg: ModelConfig):
+        super().__init__()
+        e = cfg.embed_dim
+        layers: list[nn.Module] = []
+        for _ in range(cfg.classifier_layers):
+            layers += [nn.ReLU(), nn.BatchNorm1d(e), nn.Linear(e, e)]
+        self.hidden = nn.Sequential(*layers, nn.ReLU(), nn.BatchNorm1d(e))
+        self.out = nn.Linear(e, num_speakers)
+
+    def forward(self, embedding: torch.Tensor) -> torch.Tensor:
+        return self.out(self.hidden(embedding))
+
+
+class SpeakerEmbeddingModel(nn.Module):
+    """Extractor plus the heads a training mode needs: the decoder (reconstruction), the classifier (CE), or both."""
+
+    def __init__(
+        self, cfg: ModelConfig, feat_dim: int, num_phones: int, num_speakers: int, reconstruct: bool
+    ):
+        super().__init__()
+        # Built first so that a seed gives the same extractor whatever heads follow (the untrained baseline).
+        self.extractor = Extractor(feat_dim, cfg)
+        self.decoder = Decoder(num_phones, feat_dim, cfg) if reconstruct else None
+        self.classifier = Classifier(num_speakers, cfg) if num_speakers > 0 else None
+
+    def forward(
+        self,
+        source: torch.Tensor,
+        target: torch.Tensor | None = None,
+        phones: torch.Tensor | None = None,
+        labels: torch.Tensor | None = None,
+    ) -> dict[str, torch.Tensor]:
+        """Loss components: ``reconstruction`` (MSE of the target frames) and ``cross_entropy`` (over samples
+        with label >= 0; unlabelled samples carry -1), with ``accuracy`` for monitoring."""
+        embedding = self.extractor(source)
+        out: dict[str, torch.Tensor] = {}
+        if self.decoder is not None and target is not None and phones is not None:
+            out["reconstruction"] = F.mse_loss(self.decoder(phones, embedding), target)
+        if self.classifier is not None and labels is not None:
+            logits = self.classifier(embedding)
+            known = labels >= 0
+            if known.any():
+                out["cross_entropy"] = F.cross_entropy(logits[known], labels[known])
+                out["accuracy"] = (logits.argmax(1)[known] == labels[known]).float().mean().detach()
+            else:
+                # No labelled sample in this batch: a zero loss that still touches every classifier weight, so
+                # all ranks reduce the same gradients.
+                out["cross_entropy"] = logits.sum() * 0.0
+        return out

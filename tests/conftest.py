@@ -1,0 +1,86 @@
+"""Fixtures shared by the test packages: a real S3-compatible server on loopback."""
+
+from __future__ import annotations
+
+import uuid
+
+import fsspec.config
+import pytest
+
+
+@pytest.fixture(scope="session")
+def s3_server():
+    """A moto S3 server on 127.0.0.1 (a real HTTP endpoint, so s3fs runs its whole stack); its URL."""
+    from moto.server import ThreadedMotoServer
+
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    yield f"http://{host}:{port}"
+    server.stop()
+
+
+def s3_env(endpoint: str) -> dict[str, str]:
+    return {"FSSPEC_S3_ENDPOINT_URL": endpoint, "FSSPEC_S3_KEY": "testing", "FSSPEC_S3_SECRET": "testing"}
+
+
+@pytest.fixture
+def s3_bucket(s3_server, monkeypatch):
+    """A fresh bucket on the moto server, as ``s3://name``; s3fs is pointed at it through the environment."""
+    import s3fs
+
+    for name, value in s3_env(s3_server).items():
+        monkeypatch.setenv(name, value)
+    # fsspec reads FSSPEC_* once, at import: rebuild its config from the environment we just set.
+    conf: dict = {}
+    fsspec.config.set_conf_env(conf)
+    monkeypatch.setattr(fsspec.config, "conf", conf)
+    s3fs.S3FileSystem.clear_instance_cache()
+    bucket = f"sse-{uuid.uuid4().hex[:12]}"
+    fsspec.filesystem("s3").mkdir(bucket)
+    yield f"s3://{bucket}"
+    s3fs.S3FileSystem.clear_instance_cache()
+
+
+TINY_MODEL = {
+    "train.model.channels": 32,
+    "train.model.stats_channels": 48,
+    "train.model.embed_dim": 24,
+    "train.model.decoder_channels": 32,
+    "train.model.decoder_layers": 2,
+    "train.data.source_frames": 60,
+    "train.data.target_frames": 40,
+    "train.data.num_workers": 0,
+    "train.deepspeed.micro_batch": 8,
+}
+
+
+@pytest.fixture(scope="session")
+def corpus(tmp_path_factory):
+    """A tiny synthetic corpus (Kaldi dirs ``train/`` and ``test/`` with a trial list), made once."""
+    from sse_dist.config import SynthConfig
+    from sse_dist.synth import run
+
+    out = tmp_path_factory.mktemp("corpus")
+    cfg = SynthConfig(
+        output=str(out), num_speakers=8, num_test_speakers=3, utts_per_speaker=4, test_utts_per_speaker=3,
+        min_duration=2.5, max_duration=3.5, workers=2, seed=1,
+    )  # fmt: skip
+    run(cfg)
+    return out
+
+
+@pytest.fixture(scope="session")
+def shard_sets(corpus, tmp_path_factory):
+    """The tiny corpus sharded (2 utterances per shard) and preprocessed on a local Ray cluster."""
+    from sse_dist.config import PreprocessConfig, ShardConfig
+    from sse_dist.preprocess import run as preprocess
+    from sse_dist.shard import run as shard
+
+    root = tmp_path_factory.mktemp("sets")
+    sets = {}
+    for split in ("train", "test"):
+        sets[split] = str(root / split)
+        shard(ShardConfig(input=str(corpus / split), output=sets[split], max_utts_per_shard=4))
+    preprocess(PreprocessConfig(shards=list(sets.values()), num_cpus=2))
+    return sets

@@ -1,0 +1,37 @@
+import numpy as np
+import pytest
+import torch
+
+from sse_dist.config import FeatureConfig
+from sse_dist.phoneset import INDEX, NUM_PHONES, PHONES, normalise, to_index
+from sse_dist.preprocess.phones import PhoneError, make_source
+
+
+def test_inventory_is_silence_plus_39_arpabet():
+    assert NUM_PHONES == 40 and PHONES[0] == "SIL" and len(set(PHONES)) == 40
+
+
+@pytest.mark.parametrize(
+    ("symbol", "phone"),
+    [("AH0", "AH"), ("ey1", "EY"), ("ax", "AH"), ("AXR", "ER"), ("dx", "T"), ("+NSN+", "SIL"), ("sp", "SIL")],
+)
+def test_normalise_folds_variants_and_is_total(symbol, phone):
+    assert normalise(symbol) == phone
+    assert to_index(symbol) == INDEX[phone]
+
+
+def test_alignment_source_puts_phones_on_the_frame_grid():
+    cfg = FeatureConfig()
+    source = make_source("alignment", cfg)
+    meta = {"phones": [[0.0, 0.2, "SIL"], [0.2, 0.1, "AH0"], [0.3, 0.15, "T"]]}
+    labels = source(meta, torch.zeros(50, 40))
+    assert labels.dtype == np.uint8 and labels.shape == (50,)
+    # Frame t is centred at 10 ms * t + 12.5 ms.
+    assert labels[18] == INDEX["SIL"] and labels[19] == INDEX["AH"]
+    assert labels[28] == INDEX["AH"] and labels[29] == INDEX["T"]
+    assert labels[43] == INDEX["T"] and labels[44] == INDEX["SIL"]  # past the last interval: silence
+
+
+def test_alignment_source_without_alignment_fails_clearly():
+    with pytest.raises(PhoneError, match="no time alignment"):
+        make_source("alignment", FeatureConfig())({}, torch.zeros(10, 40))

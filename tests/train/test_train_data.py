@@ -1,0 +1,54 @@
+import numpy as np
+import pytest
+import torch
+
+from sse_dist.config import DataConfig
+from sse_dist.shard.format import ShardError
+from sse_dist.train.data import _pick, batch_pairs, cut_pairs
+
+
+def _utts(lengths, dim=4):
+    for i, n in enumerate(lengths):
+        # Frame t of utterance i holds the value t, so a segment's frames reveal where it was cut.
+        feats = torch.arange(n, dtype=torch.float32)[:, None].repeat(1, dim)
+        yield {"feats": feats, "phones": feats[:, :2].clone(), "label": i}
+
+
+def test_pick_is_uniform_over_the_union_of_ranges():
+    rng = np.random.default_rng(0)
+    draws = [_pick(rng, [(0, 1), (10, 11)]) for _ in range(4000)]
+    values, counts = np.unique(draws, return_counts=True)
+    assert values.tolist() == [0, 1, 10, 11]
+    assert counts.min() > 900
+
+
+def test_source_and_target_are_disjoint_segments_of_the_same_utterance():
+    cfg = DataConfig(source_frames=20, target_frames=10)
+    pairs = list(cut_pairs(_utts([30, 31, 45, 200] * 50), cfg, seed=0))
+    assert len(pairs) == 200
+    before = after = 0
+    for p in pairs:
+        src, tgt = p["source"][:, 0], p["target"][:, 0]
+        assert len(src) == 20 and len(tgt) == 10
+        assert torch.equal(src, torch.arange(src[0], src[0] + 20, dtype=torch.float32))  # contiguous
+        assert torch.equal(p["phones"][:, 0], tgt)  # the target's own phones, not the source's
+        assert tgt[-1] < src[0] or tgt[0] > src[-1]
+        before += int(tgt[-1] < src[0])
+        after += int(tgt[0] > src[-1])
+    assert before > 20 and after > 20  # the target may come from either side
+
+
+def test_short_utterances_are_counted_not_dropped_silently():
+    cfg = DataConfig(source_frames=20, target_frames=10)
+    src = list(cut_pairs(_utts([29, 30, 10]), cfg, seed=0))
+    assert [s.get("__skipped__") for s in src] == ["too_short", None, "too_short"]
+    batches = list(batch_pairs(iter(src + [{"__skipped__": "missing_field"}] + src), size=2))
+    assert len(batches) == 1
+    assert batches[0]["skipped"] == {"too_short": 3, "missing_field": 1}
+    assert batches[0]["source"].shape == (2, 20, 4) and batches[0]["labels"].tolist() == [1, 1]
+
+
+def test_a_shard_set_with_nothing_usable_fails_instead_of_spinning():
+    endless = ({"__skipped__": "too_short"} for _ in range(10**6))
+    with pytest.raises(ShardError, match="too short"):
+        next(batch_pairs(endless, size=2))

@@ -1,0 +1,65 @@
+import pytest
+import torch
+
+from sse_dist.config import ModelConfig
+from sse_dist.train.model import Extractor, SpeakerEmbeddingModel
+
+CFG = ModelConfig(channels=32, stats_channels=48, embed_dim=16, decoder_channels=24, decoder_layers=2)
+
+
+def test_extractor_maps_any_length_to_one_embedding():
+    ext = Extractor(40, CFG).eval()
+    for frames in (2 * Extractor.context + 1, 100, 333):
+        assert ext(torch.randn(3, frames, 40)).shape == (3, 16)
+    with pytest.raises(RuntimeError):
+        ext(torch.randn(1, 2 * Extractor.context, 40))  # shorter than the receptive field
+
+
+def test_losses_by_heads():
+    torch.manual_seed(0)
+    src, tgt = torch.randn(4, 60, 40), torch.randn(4, 30, 40)
+    phones = torch.eye(40)[torch.randint(0, 40, (4, 30))]
+    labels = torch.tensor([0, 1, -1, 2])
+    both = SpeakerEmbeddingModel(CFG, 40, 40, num_speakers=3, reconstruct=True)
+    out = both(src, tgt, phones, labels)
+    assert set(out) == {"reconstruction", "cross_entropy", "accuracy"}
+    recon_only = SpeakerEmbeddingModel(CFG, 40, 40, num_speakers=0, reconstruct=True)
+    assert set(recon_only(src, tgt, phones, labels)) == {"reconstruction"}
+    ce_only = SpeakerEmbeddingModel(CFG, 40, 0, num_speakers=3, reconstruct=False)
+    assert set(ce_only(src, tgt, phones, labels)) == {"cross_entropy", "accuracy"}
+
+
+def test_unlabelled_samples_do_not_contribute_to_cross_entropy():
+    torch.manual_seed(0)
+    model = SpeakerEmbeddingModel(CFG, 40, 0, num_speakers=3, reconstruct=False).eval()
+    src = torch.randn(4, 60, 40)
+    ce_all = model(src, labels=torch.tensor([0, 1, 2, 0]))["cross_entropy"]
+    ce_partial = model(src, labels=torch.tensor([0, 1, -1, -1]))["cross_entropy"]
+    ce_first_two = model(src[:2], labels=torch.tensor([0, 1]))["cross_entropy"]
+    assert torch.allclose(ce_partial, ce_first_two, atol=1e-6)
+    assert not torch.allclose(ce_partial, ce_all)
+    none = model.train()(src, labels=torch.full((4,), -1))
+    assert none["cross_entropy"].item() == 0.0 and "accuracy" not in none
+    # Still a graph over the classifier, so every rank reduces the same gradients.
+    none["cross_entropy"].backward()
+    assert model.classifier.out.weight.grad is not None
+
+
+def test_decoder_uses_the_phones_and_the_embedding():
+    torch.manual_seed(0)
+    model = SpeakerEmbeddingModel(CFG, 40, 40, num_speakers=0, reconstruct=True).eval()
+    emb = torch.randn(2, 16)
+    phones = torch.eye(40)[torch.randint(0, 40, (2, 30))]
+    base = model.decoder(phones, emb)
+    assert base.shape == (2, 30, 40)
+    assert not torch.allclose(base, model.decoder(phones, emb + 1))
+    assert not torch.allclose(base, model.decoder(phones.roll(1, dims=1), emb))
+
+
+def test_seed_gives_the_same_extractor_whatever_the_heads():
+    torch.manual_seed(7)
+    a = SpeakerEmbeddingModel(CFG, 40, 40, num_speakers=0, reconstruct=True)
+    torch.manual_seed(7)
+    b = SpeakerEmbeddingModel(CFG, 40, 0, num_speakers=5, reconstruct=False)
+    for (ka, va), (kb, vb) in zip(a.extractor.state_dict().items(), b.extractor.state_dict().items()):
+        assert ka == kb and torch.equal(va, vb)
