@@ -42,17 +42,20 @@ def s3_bucket(s3_server, monkeypatch):
     s3fs.S3FileSystem.clear_instance_cache()
 
 
-TINY_MODEL = {
-    "train.model.channels": 32,
-    "train.model.stats_channels": 48,
-    "train.model.embed_dim": 24,
-    "train.model.decoder_channels": 32,
-    "train.model.decoder_layers": 2,
-    "train.data.source_frames": 60,
-    "train.data.target_frames": 40,
-    "train.data.num_workers": 0,
-    "train.deepspeed.micro_batch": 8,
-}
+@pytest.fixture(scope="session")
+def tiny_model() -> dict:
+    """Overrides that shrink the model and batches to what a test can train in seconds."""
+    return {
+        "train.model.channels": 32,
+        "train.model.stats_channels": 48,
+        "train.model.embed_dim": 24,
+        "train.model.decoder_channels": 32,
+        "train.model.decoder_layers": 2,
+        "train.data.source_frames": 60,
+        "train.data.target_frames": 40,
+        "train.data.num_workers": 0,
+        "train.deepspeed.micro_batch": 8,
+    }
 
 
 @pytest.fixture(scope="session")

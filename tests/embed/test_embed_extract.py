@@ -48,7 +48,13 @@ def test_exported_model_gives_the_same_embeddings_as_the_module(shard_sets, tmp_
     corpus = describe([shard_sets["train"]], "")
     extractor = build_model(train, corpus, num_speakers=0).extractor.eval()
     run_dir = str(tmp_path / "run")
-    meta = {"model": vars(MODEL), "feat_dim": 40, "data": {"vad": True, "cmn_window": 0}, "step": 1, "mode": "ssl"}
+    meta = {
+        "model": vars(MODEL),
+        "feat_dim": 40,
+        "data": {"vad": True, "cmn_window": 0},
+        "step": 1,
+        "mode": "ssl",
+    }
     export(storage.join(run_dir, "model.pt"), extractor, meta)
     out = str(tmp_path / "model.npz")
     embed(EmbedConfig(method="model", checkpoint=run_dir, shards=[shard_sets["test"]], output=out))
@@ -68,4 +74,6 @@ def test_model_method_needs_a_checkpoint(shard_sets, tmp_path):
     with pytest.raises(ValueError, match="embed.checkpoint"):
         embed(EmbedConfig(method="model", shards=[shard_sets["test"]], output=str(tmp_path / "x.npz")))
     with pytest.raises(FileNotFoundError):
-        embed(EmbedConfig(method="model", checkpoint=str(tmp_path), shards=[shard_sets["test"]], output="x.npz"))
+        embed(
+            EmbedConfig(method="model", checkpoint=str(tmp_path), shards=[shard_sets["test"]], output="x.npz")
+        )

@@ -44,7 +44,8 @@ def test_every_key_is_processed_or_quarantined_and_reruns_skip(corpus, tmp_path)
 
     seen = {}
     for field in ("fbank", "phones"):
-        seen[field] = [s["__key__"] for sh in index["shards"] for s in fmt.iter_tar(fmt.shard_url(root, field, sh["name"]))]
+        urls = [fmt.shard_url(root, field, sh["name"]) for sh in index["shards"]]
+        seen[field] = [s["__key__"] for url in urls for s in fmt.iter_tar(url)]
     assert seen["fbank"] == seen["phones"] == [k for k in keys if k != victim]
     summary = storage.read_json(storage.join(root, "fbank", "summary.json"))
     assert [q["key"] for q in summary["quarantine"]] == [victim]

@@ -12,7 +12,6 @@ from pathlib import Path
 import pytest
 import torch
 import yaml
-from conftest import TINY_MODEL
 
 from sse_dist.train.checkpoint import load_export
 
@@ -26,9 +25,9 @@ def _free_port():
         return s.getsockname()[1]
 
 
-def _config(tmp_path, shard_sets, **extra):
+def _config(tmp_path, shard_sets, tiny_model, **extra):
     cfg = {"train": {"shards": [shard_sets["train"]], "output": str(tmp_path / "run"), "log_every": 2}}
-    for dotted, value in {**TINY_MODEL, **extra}.items():
+    for dotted, value in {**tiny_model, **extra}.items():
         node = cfg
         *parents, leaf = dotted.split(".")
         for p in parents:
@@ -64,10 +63,13 @@ def _scrape_until_done(proc, ports, timeout=300):
     return steps, out
 
 
-def test_two_ranks_train_checkpoint_resume_and_export(tmp_path, shard_sets):
+def test_two_ranks_train_checkpoint_resume_and_export(tmp_path, shard_sets, tiny_model):
     port = _free_port()
     config = _config(
-        tmp_path, shard_sets, **{"train.mode": "multitask", "train.checkpoint_every": 4, "train.metrics.port": port}
+        tmp_path,
+        shard_sets,
+        tiny_model,
+        **{"train.mode": "multitask", "train.checkpoint_every": 4, "train.metrics.port": port},
     )
     steps, _ = _scrape_until_done(_launch(config, "--steps", "8"), [port, port + 1])
     run = tmp_path / "run"
@@ -96,13 +98,13 @@ def test_two_ranks_train_checkpoint_resume_and_export(tmp_path, shard_sets):
     assert not list(Path("/dev/shm").glob("deepspeed_allreduce_buffer*"))
 
 
-def test_each_mode_trains_in_one_process(tmp_path, shard_sets):
+def test_each_mode_trains_in_one_process(tmp_path, shard_sets, tiny_model):
     labelled = tmp_path / "labelled"
     index = json.loads((Path(shard_sets["train"]) / "index.json").read_text())
     labelled.write_text(index["speakers"][0] + "\n")
     for mode in ("ssl", "supervised", "semi"):
         config = _config(
-            tmp_path, shard_sets, **{"train.mode": mode, "train.labelled_speakers": str(labelled)}
+            tmp_path, shard_sets, tiny_model, **{"train.mode": mode, "train.labelled_speakers": str(labelled)}
         )
         out = subprocess.run(
             [sys.executable, "-m", "sse_dist.cli", "train", "--config", config, "--steps", "2",
