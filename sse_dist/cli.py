@@ -144,7 +144,8 @@ def main(argv: list[str] | None = None) -> int:
             raise
         print(f"sse-dist {args.stage}: error: {e}", file=sys.stderr)
         return 1
-    if os.environ.get("RANK", "0") == "0":
+    # The demo prints its own table; every other stage prints its summary as JSON (rank 0 only).
+    if args.stage != "demo" and os.environ.get("RANK", "0") == "0":
         print(json.dumps(summary, indent=1, default=str))
     return 0
 

@@ -62,8 +62,11 @@ def _prepare(cfg: ExperimentConfig) -> tuple[ExperimentConfig, dict[str, str]]:
     w = os.path.abspath(cfg.demo.workdir)
     os.makedirs(w, exist_ok=True)
     for name in _OWNED:  # a rerun starts clean, touching only what the demo itself wrote
-        path = os.path.join(w, name)
-        shutil.rmtree(path) if os.path.isdir(path) else Path(path).unlink(missing_ok=True)
+        path = Path(w, name)
+        if path.is_dir():
+            shutil.rmtree(path)
+        else:
+            path.unlink(missing_ok=True)
     p = {k: os.path.join(w, *v) for k, v in {
         "corpus": ["corpus"], "train": ["shards", "train"], "test": ["shards", "test"], "run": ["run"],
         "emb": ["embeddings"], "scores": ["scores"], "config": ["experiment.yaml"], "report": ["report.json"],

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 from typing import Any
 
@@ -17,18 +18,16 @@ def read(url: str) -> list[dict[str, Any]]:
 
 
 def plot(url: str, rows: list[dict[str, Any]], title: str) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import io
-
-    import matplotlib.pyplot as plt
+    from matplotlib.figure import Figure  # no pyplot: nothing global changes, no display is needed
 
     components = [k for k in ("reconstruction", "cross_entropy", "accuracy") if any(k in r for r in rows)]
-    fig, axes = plt.subplots(1, len(components) + 1, figsize=(4.2 * (len(components) + 1), 3.4))
+    fig = Figure(figsize=(4.2 * (len(components) + 1), 3.4))
+    axes = fig.subplots(1, len(components) + 1)
     for ax, name in zip(axes, components):
         pts = [(r["step"], r[name]) for r in rows if name in r]
         ax.plot(*zip(*pts))
+        if name != "accuracy":
+            ax.set_yscale("log")  # the first steps' loss would otherwise flatten the rest of the curve
         ax.set_title(name.replace("_", " "))
         ax.set_xlabel("step")
         ax.grid(alpha=0.3)
@@ -40,5 +39,4 @@ def plot(url: str, rows: list[dict[str, Any]], title: str) -> None:
     fig.tight_layout()
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=100)
-    plt.close(fig)
     storage.write_bytes(url, buf.getvalue())
