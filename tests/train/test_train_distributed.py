@@ -39,7 +39,9 @@ def _config(tmp_path, shard_sets, tiny_model, **extra):
 
 
 def _launch(config, *args, nproc=2):
-    env = {**os.environ, "NPROC_PER_NODE": str(nproc)}
+    # The launcher runs `python` from PATH, as in an activated venv or a container.
+    path = f"{os.path.dirname(sys.executable)}{os.pathsep}{os.environ['PATH']}"
+    env = {**os.environ, "NPROC_PER_NODE": str(nproc), "PATH": path}
     cmd = [str(REPO / "launch" / "train.sh"), "--config", config, *args]
     return subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
