@@ -97,9 +97,9 @@ def npy_bytes(array: np.ndarray) -> bytes:
 
 def tar_writer(stream: Any) -> wds.TarWriter:
     """A writer of byte members only (no encoder, so nothing is ever pickled) with fixed metadata, so the same
-    samples give the same tar (and sha256) on every run. PAX headers: USTAR's hold names of 100 characters at
-    most, and keys may have 200."""
-    return wds.TarWriter(stream, encoder=False, user="sse", group="sse", mtime=0.0, format="PAX_FORMAT")
+    samples give the same tar (and sha256) on every run. PAX format for names over USTAR's 100 characters (keys
+    may have 200); an integer mtime, since a float one costs every member an extra PAX header to parse."""
+    return wds.TarWriter(stream, encoder=False, user="sse", group="sse", mtime=0, format="PAX_FORMAT")
 
 
 def iter_tar(url: str) -> Iterator[dict[str, Any]]:

@@ -85,9 +85,10 @@ def open_shards(src: Iterable[dict[str, str]], fields: list[str]) -> Iterator[Sa
 
 
 def to_arrays(
-    src: Iterable[Sample], cfg: DataConfig, phones_field: str, num_phones: int, spk2idx: dict[str, int]
+    src: Iterable[Sample], cfg: DataConfig, phones_field: str, spk2idx: dict[str, int]
 ) -> Iterator[Sample]:
-    """Decode features (VAD, mean normalisation), phones (one-hot if hard) and the speaker label."""
+    """Decode features (VAD, mean normalisation), phones and the speaker label. Hard phones stay indices until
+    the batch is built, so only the target segment's frames are ever one-hot encoded."""
     for s in src:
         if "__missing__" in s:
             yield {"__skipped__": "missing_field"}
@@ -95,16 +96,14 @@ def to_arrays(
         where = f"shard {s['__shard__']} key {s['__key__']}"
         feats = fmt.load_npy(s["fbank.npy"], where).astype(np.float32)
         phones = fmt.load_npy(s[f"{phones_field}.npy"], where) if phones_field else np.zeros((len(feats), 0))
-        if phones.ndim == 1:
-            phones = np.eye(num_phones, dtype=np.float32)[phones]
         if cfg.vad:
             keep = fmt.load_npy(s["vad.npy"], where).astype(bool)
             feats, phones = feats[keep], phones[keep]
-        meta = fmt.load_json(s["json"], where)
+        label = spk2idx.get(fmt.load_json(s["json"], where).get("speaker"), -1) if spk2idx else -1
         yield {
             "feats": apply_cmn(torch.from_numpy(feats), cfg.cmn_window),
-            "phones": torch.from_numpy(phones.astype(np.float32)),
-            "label": spk2idx.get(meta.get("speaker"), -1),
+            "phones": torch.from_numpy(phones.astype(np.int64 if phones.ndim == 1 else np.float32)),
+            "label": label,
         }
 
 
@@ -141,8 +140,9 @@ def cut_pairs(src: Iterable[Sample], cfg: DataConfig, seed: int) -> Iterator[Sam
         }
 
 
-def batch_pairs(src: Iterable[Sample], size: int) -> Iterator[Sample]:
-    """Stack ``size`` pairs; the batch also carries the tally of samples skipped while it was filled."""
+def batch_pairs(src: Iterable[Sample], size: int, num_phones: int) -> Iterator[Sample]:
+    """Stack ``size`` pairs (one-hot encoding hard phones); the batch also carries the tally of samples skipped
+    while it was filled."""
     pairs: list[Sample] = []
     skipped: collections.Counter[str] = collections.Counter()
     run = 0
@@ -159,10 +159,13 @@ def batch_pairs(src: Iterable[Sample], size: int) -> Iterator[Sample]:
         run = 0
         pairs.append(s)
         if len(pairs) == size:
+            phones = torch.stack([p["phones"] for p in pairs])
+            if not phones.is_floating_point():
+                phones = torch.nn.functional.one_hot(phones, num_phones).float()
             yield {
                 "source": torch.stack([p["source"] for p in pairs]),
                 "target": torch.stack([p["target"] for p in pairs]),
-                "phones": torch.stack([p["phones"] for p in pairs]),
+                "phones": phones,
                 "labels": torch.tensor([p["label"] for p in pairs], dtype=torch.long),
                 "skipped": dict(skipped),
             }
@@ -183,9 +186,9 @@ def build_loader(
         wds.ResampledShards(corpus.shards, seed=seed, deterministic=True),
         wds.pipelinefilter(open_shards)(fields),
         wds.shuffle(cfg.shuffle_buffer, initial=min(cfg.shuffle_buffer, 100)),
-        wds.pipelinefilter(to_arrays)(cfg, phones_field, corpus.num_phones, spk2idx),
+        wds.pipelinefilter(to_arrays)(cfg, phones_field, spk2idx),
         wds.pipelinefilter(cut_pairs)(cfg, seed),
-        wds.pipelinefilter(batch_pairs)(micro_batch),
+        wds.pipelinefilter(batch_pairs)(micro_batch, corpus.num_phones),
     )
     loader = wds.WebLoader(pipeline, batch_size=None, num_workers=cfg.num_workers, persistent_workers=False)
     return loader.with_epoch(num_batches)

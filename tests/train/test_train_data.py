@@ -42,7 +42,7 @@ def test_short_utterances_are_counted_not_dropped_silently():
     cfg = DataConfig(source_frames=20, target_frames=10)
     src = list(cut_pairs(_utts([29, 30, 10]), cfg, seed=0))
     assert [s.get("__skipped__") for s in src] == ["too_short", None, "too_short"]
-    batches = list(batch_pairs(iter(src + [{"__skipped__": "missing_field"}] + src), size=2))
+    batches = list(batch_pairs(iter(src + [{"__skipped__": "missing_field"}] + src), size=2, num_phones=0))
     assert len(batches) == 1
     assert batches[0]["skipped"] == {"too_short": 3, "missing_field": 1}
     assert batches[0]["source"].shape == (2, 20, 4) and batches[0]["labels"].tolist() == [1, 1]
@@ -51,4 +51,13 @@ def test_short_utterances_are_counted_not_dropped_silently():
 def test_a_shard_set_with_nothing_usable_fails_instead_of_spinning():
     endless = ({"__skipped__": "too_short"} for _ in range(10**6))
     with pytest.raises(ShardError, match="too short"):
-        next(batch_pairs(endless, size=2))
+        next(batch_pairs(endless, size=2, num_phones=0))
+
+
+def test_hard_phones_are_one_hot_encoded_in_the_batch():
+    pairs = [{"source": torch.zeros(3, 2), "target": torch.zeros(2, 2), "phones": torch.tensor([k, 4]), "label": 0}
+             for k in (0, 1)]  # fmt: skip
+    (batch,) = batch_pairs(iter(pairs), size=2, num_phones=5)
+    assert batch["phones"].shape == (2, 2, 5) and batch["phones"].dtype == torch.float32
+    assert batch["phones"].argmax(-1).tolist() == [[0, 4], [1, 4]]
+    assert batch["phones"].sum().item() == 4

@@ -1,0 +1,159 @@
+"""Training step: DeepSpeed engine vs a plain PyTorch loop on the same model and batch; ZeRO stages; model sizes.
+
+    python bench/train.py [--steps 30] [--configs configs/demo.yaml ...]
+
+Part 1 (one process): median step time of the DeepSpeed engine and of a hand-written torch loop doing the same
+work (AdamW, grad clipping, LR schedule), alternating, on fixed batches — the engine's overhead. Part 2 (two
+ranks under torchrun, gloo): step time and peak memory per rank for ZeRO stages 0, 1 and 2. Part 3: frames/s of
+each model size in the given configs. Data loading is excluded here (see bench/loader.py).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import subprocess
+import sys
+import time
+
+import torch
+from common import median_seconds, save
+
+from sse_dist.config import ExperimentConfig, TrainConfig, load
+from sse_dist.train import ds_config
+from sse_dist.train.loop import loss_weights, param_groups
+from sse_dist.train.model import SpeakerEmbeddingModel
+
+
+def batch(cfg: TrainConfig, num_phones: int = 40) -> dict[str, torch.Tensor]:
+    b, d = cfg.deepspeed.micro_batch, 40
+    g = torch.Generator().manual_seed(0)
+    return {
+        "source": torch.randn(b, cfg.data.source_frames, d, generator=g),
+        "target": torch.randn(b, cfg.data.target_frames, d, generator=g),
+        "phones": torch.eye(num_phones)[torch.randint(0, num_phones, (b, cfg.data.target_frames), generator=g)],
+        "labels": torch.randint(0, 50, (b,), generator=g),
+    }
+
+
+def model_for(cfg: TrainConfig) -> SpeakerEmbeddingModel:
+    torch.manual_seed(0)
+    reconstruct = "reconstruction" in loss_weights(cfg)
+    return SpeakerEmbeddingModel(cfg.model, 40, 40, 50 if cfg.mode != "ssl" else 0, reconstruct)
+
+
+def deepspeed_step(cfg: TrainConfig, world: int):
+    import deepspeed
+
+    from sse_dist.train import distributed
+
+    distributed.init("gloo")
+    model = model_for(cfg)
+    engine, *_ = deepspeed.initialize(
+        model=model, model_parameters=param_groups(model, 0.01), config=ds_config.build(cfg, world)
+    )
+    data, weights = batch(cfg), loss_weights(cfg)
+
+    def step() -> None:
+        parts = engine(**data)
+        loss = sum(w * parts[k] for k, w in weights.items())
+        engine.backward(loss)
+        engine.step()
+
+    return step
+
+
+def torch_step(cfg: TrainConfig):
+    model = model_for(cfg)
+    opt = torch.optim.AdamW(param_groups(model, 0.01), lr=cfg.optim.lr)
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: min(1.0, (s + 1) / max(cfg.optim.warmup_steps, 1)))
+    data, weights = batch(cfg), loss_weights(cfg)
+
+    def step() -> None:
+        parts = model(**data)
+        loss = sum(w * parts[k] for k, w in weights.items())
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.deepspeed.grad_clip)
+        opt.step()
+        sched.step()
+
+    return step
+
+
+def timed(step, steps: int) -> float:
+    for _ in range(3):
+        step()
+    return median_seconds(step, steps)
+
+
+def engine_overhead(cfg: TrainConfig, steps: int) -> dict[str, float]:
+    ds, pt = deepspeed_step(cfg, 1), torch_step(cfg)
+    ds_t, pt_t = [], []
+    for _ in range(3):  # alternate, so drifting machine load hits both alike
+        ds_t.append(timed(ds, steps))
+        pt_t.append(timed(pt, steps))
+    ds_m, pt_m = sorted(ds_t)[1], sorted(pt_t)[1]
+    return {"deepspeed_step_s": ds_m, "torch_step_s": pt_m, "ratio": ds_m / pt_m}
+
+
+def zero_worker(args: argparse.Namespace) -> None:
+    """One rank of the ZeRO measurement (run under torchrun)."""
+    cfg = load(ExperimentConfig, args.configs, [f"train.deepspeed.zero_stage={args.zero}"]).train
+    step = deepspeed_step(cfg, int(os.environ["WORLD_SIZE"]))
+    seconds = timed(step, args.steps)
+    peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    if int(os.environ["RANK"]) == 0:
+        print("RESULT " + json.dumps({"zero_stage": args.zero, "step_s": seconds, "peak_rss_mb_rank0": peak_mb}))
+
+
+def zero_stages(args: argparse.Namespace) -> list[dict]:
+    out = []
+    for stage in (0, 1, 2):
+        cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2", __file__]
+        cmd += ["--zero-worker", "--zero", str(stage), "--steps", str(args.steps), "--configs", *args.configs]
+        text = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
+        out.append(json.loads(next(line for line in text.splitlines() if line.startswith("RESULT "))[7:]))
+    return out
+
+
+def model_sizes(args: argparse.Namespace) -> list[dict]:
+    out = []
+    for path in args.sizes:
+        cfg = load(ExperimentConfig, [path]).train
+        step = torch_step(cfg)
+        seconds = timed(step, args.steps)
+        frames = cfg.deepspeed.micro_batch * (cfg.data.source_frames + cfg.data.target_frames)
+        params = sum(p.numel() for p in model_for(cfg).parameters())
+        out.append({"config": path, "params": params, "step_s": seconds, "frames_per_s": frames / seconds})
+    return out
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--steps", type=int, default=30)
+    p.add_argument("--configs", nargs="+", default=["configs/demo.yaml"], help="the experiment measured")
+    p.add_argument("--sizes", nargs="*", default=["configs/demo.yaml"], help="configs whose model sizes to time")
+    p.add_argument("--zero-worker", action="store_true", help=argparse.SUPPRESS)
+    p.add_argument("--zero", type=int, default=0, help=argparse.SUPPRESS)
+    args = p.parse_args()
+    if args.zero_worker:
+        return zero_worker(args)
+    cfg = load(ExperimentConfig, args.configs).train
+    t0 = time.time()
+    result = {
+        "config": args.configs,
+        "micro_batch": cfg.deepspeed.micro_batch,
+        "threads": torch.get_num_threads(),
+        "engine_vs_torch": engine_overhead(cfg, args.steps),
+        "zero_stages_2_ranks": zero_stages(args),
+        "model_sizes": model_sizes(args),
+    }
+    result["wall_s"] = time.time() - t0
+    save("train", result)
+
+
+if __name__ == "__main__":
+    main()
