@@ -23,7 +23,9 @@ from sse_dist.train.data import build_loader, describe
 def supply(shards: list[str], cfg, workers: int, batches: int) -> float:
     cfg.data.num_workers = workers
     corpus = describe(shards, cfg.phones_field)
-    loader = build_loader(corpus, cfg.data, cfg.phones_field, cfg.deepspeed.micro_batch, batches + 20, {}, seed=0)
+    loader = build_loader(
+        corpus, cfg.data, cfg.phones_field, cfg.deepspeed.micro_batch, batches + 20, {}, seed=0
+    )
     it = iter(loader)
     for _ in range(20):  # worker start-up and the shuffle buffer's first fill are not the steady state
         next(it)

@@ -33,7 +33,9 @@ def batch(cfg: TrainConfig, num_phones: int = 40) -> dict[str, torch.Tensor]:
     return {
         "source": torch.randn(b, cfg.data.source_frames, d, generator=g),
         "target": torch.randn(b, cfg.data.target_frames, d, generator=g),
-        "phones": torch.eye(num_phones)[torch.randint(0, num_phones, (b, cfg.data.target_frames), generator=g)],
+        "phones": torch.eye(num_phones)[
+            torch.randint(0, num_phones, (b, cfg.data.target_frames), generator=g)
+        ],
         "labels": torch.randint(0, 50, (b,), generator=g),
     }
 
@@ -68,7 +70,9 @@ def deepspeed_step(cfg: TrainConfig, world: int):
 def torch_step(cfg: TrainConfig):
     model = model_for(cfg)
     opt = torch.optim.AdamW(param_groups(model, 0.01), lr=cfg.optim.lr)
-    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: min(1.0, (s + 1) / max(cfg.optim.warmup_steps, 1)))
+    sched = torch.optim.lr_scheduler.LambdaLR(
+        opt, lambda s: min(1.0, (s + 1) / max(cfg.optim.warmup_steps, 1))
+    )
     data, weights = batch(cfg), loss_weights(cfg)
 
     def step() -> None:
@@ -106,7 +110,9 @@ def zero_worker(args: argparse.Namespace) -> None:
     seconds = timed(step, args.steps)
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     if int(os.environ["RANK"]) == 0:
-        print("RESULT " + json.dumps({"zero_stage": args.zero, "step_s": seconds, "peak_rss_mb_rank0": peak_mb}))
+        print(
+            "RESULT " + json.dumps({"zero_stage": args.zero, "step_s": seconds, "peak_rss_mb_rank0": peak_mb})
+        )
 
 
 def zero_stages(args: argparse.Namespace) -> list[dict]:
@@ -135,7 +141,9 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--steps", type=int, default=30)
     p.add_argument("--configs", nargs="+", default=["configs/demo.yaml"], help="the experiment measured")
-    p.add_argument("--sizes", nargs="*", default=["configs/demo.yaml"], help="configs whose model sizes to time")
+    p.add_argument(
+        "--sizes", nargs="*", default=["configs/demo.yaml"], help="configs whose model sizes to time"
+    )
     p.add_argument("--zero-worker", action="store_true", help=argparse.SUPPRESS)
     p.add_argument("--zero", type=int, default=0, help=argparse.SUPPRESS)
     args = p.parse_args()

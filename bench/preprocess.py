@@ -1,0 +1,98 @@
+"""Preprocessing on Ray: throughput with 1 and 2 workers, the fixed per-job overhead, memory per worker, and
+whether anything spills from an object store smaller than the corpus.
+
+    python bench/preprocess.py [--shards ROOT]
+
+The shard set (default: ../shared/data/so762-dev sharded into 10 shards, else a synthetic corpus) is
+preprocessed from scratch once per worker count on a fresh local cluster whose object store (100 MB) is smaller
+than the audio, so any spilling would show in Ray's memory summary.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import tempfile
+import threading
+import time
+
+import psutil
+import ray
+from common import save
+
+from shards import default_input
+from sse_dist import storage
+from sse_dist.config import PreprocessConfig, ShardConfig
+from sse_dist.preprocess import run as preprocess
+from sse_dist.shard import format as fmt
+from sse_dist.shard import run as shard
+
+OBJECT_STORE = 100 * 2**20
+
+
+def worker_rss(stop: threading.Event, peak: dict[int, float]) -> None:
+    """Peak resident memory of every Ray worker process, sampled every 0.2 s."""
+    while not stop.is_set():
+        for proc in psutil.process_iter(["pid", "cmdline", "memory_info"]):
+            cmd = " ".join(proc.info["cmdline"] or [])
+            if "ray::" in cmd or "default_worker.py" in cmd:
+                rss = proc.info["memory_info"].rss / 2**20
+                peak[proc.info["pid"]] = max(peak.get(proc.info["pid"], 0.0), rss)
+        stop.wait(0.2)
+
+
+def one_run(root: str, workers: int) -> dict:
+    for field in ("fbank", "phones"):
+        storage.remove(storage.join(root, field), recursive=True)
+    t_init = time.perf_counter()
+    ray.init(num_cpus=workers, object_store_memory=OBJECT_STORE, include_dashboard=False)
+    init_s = time.perf_counter() - t_init
+    stop, peak = threading.Event(), {}
+    sampler = threading.Thread(target=worker_rss, args=(stop, peak), daemon=True)
+    sampler.start()
+    t0 = time.perf_counter()
+    summary = preprocess(PreprocessConfig(shards=[root]))
+    seconds = time.perf_counter() - t0
+    stop.set()
+    sampler.join()
+    from ray._private.internal_api import memory_summary
+
+    mem = memory_summary(stats_only=True)
+    ray.shutdown()
+    hours = sum(s["seconds"] for s in fmt.read_index(root)["shards"]) / 3600
+    # Ray prints "Spilled N MiB ..." lines only when something was spilled.
+    store = [line.strip() for line in mem.splitlines() if line.startswith(("Plasma", "Spilled", "Restored"))]
+    return {
+        "workers": workers,
+        "ray_init_s": init_s,
+        "job_s": seconds,
+        "audio_hours_per_s": hours / seconds,
+        "utterances": summary["totals"]["processed"],
+        "peak_rss_mb_per_worker": max(peak.values(), default=0.0),
+        "object_store": store,
+        "spilled": any(line.startswith("Spilled") for line in store),
+    }
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--shards", default=None, help="an existing shard set (its fields are deleted and redone)")
+    args = p.parse_args()
+    root = args.shards
+    if root is None:
+        root = os.path.join(tempfile.mkdtemp(), "set")
+        shard(ShardConfig(input=default_input(), output=root, max_utts_per_shard=200))
+    runs = [one_run(root, w) for w in (1, 2)]
+    save(
+        "preprocess",
+        {
+            "shards": len(fmt.read_index(root)["shards"]),
+            "object_store_mb": OBJECT_STORE / 2**20,
+            "runs": runs,
+            "scaling_2_over_1": runs[0]["job_s"] / runs[1]["job_s"],
+        },
+    )
+
+
+if __name__ == "__main__":
+    main()
