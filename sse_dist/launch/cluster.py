@@ -7,6 +7,7 @@ that speaks for the job (the first training pod, or the RayJob's submitter, whic
 
 from __future__ import annotations
 
+import os
 import sys
 from typing import Any
 
@@ -21,7 +22,8 @@ KINDS = {train_job.KIND: train_job, ray_job.KIND: ray_job}
 def connect() -> client.ApiClient:
     """A client for the current kubeconfig context (or the pod's service account inside a cluster)."""
     try:
-        config.load_kube_config()
+        # KUBECONFIG read now: the client reads it once, when it is imported.
+        config.load_kube_config(config_file=os.environ.get("KUBECONFIG"))
     except config.ConfigException:
         config.load_incluster_config()
     return client.ApiClient()
