@@ -101,9 +101,17 @@ def filesystem(url: str) -> tuple[fsspec.AbstractFileSystem, str]:
     return url_to_fs(url)
 
 
+def _fresh(url: str) -> tuple[fsspec.AbstractFileSystem, str]:
+    """Like :func:`filesystem`, without s3fs's cached listings: other processes (ranks, nodes, Ray tasks) write
+    to the same store, and a stale listing would hide their objects."""
+    fs, path = url_to_fs(url)
+    fs.invalidate_cache(path)
+    return fs, path
+
+
 @retrying
 def exists(url: str) -> bool:
-    fs, path = filesystem(url)
+    fs, path = _fresh(url)
     return fs.exists(path)
 
 
@@ -115,7 +123,7 @@ def makedirs(url: str) -> None:
 @retrying
 def listdir(url: str) -> list[str]:
     """Base names in a folder (empty if it does not exist)."""
-    fs, path = filesystem(url)
+    fs, path = _fresh(url)
     if not fs.exists(path):
         return []
     return sorted(posixpath.basename(p.rstrip("/")) for p in fs.ls(path, detail=False))
@@ -131,7 +139,7 @@ def remove(url: str, recursive: bool = False) -> None:
 @retrying
 def files_below(url: str) -> list[str]:
     """Paths, relative to ``url``, of every file below it (empty if there is none)."""
-    fs, path = filesystem(url)
+    fs, path = _fresh(url)
     root = path.rstrip("/")
     return sorted(posixpath.relpath(p, root) for p in fs.find(root))
 
