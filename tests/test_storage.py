@@ -8,7 +8,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 from botocore.exceptions import EndpointConnectionError
-from conftest import use_s3_endpoint
+from s3_helpers import use_s3_endpoint
 
 from sse_dist import storage
 

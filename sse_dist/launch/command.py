@@ -22,8 +22,14 @@ ACTIONS = (*JOBS, "status", "logs")
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.usage = (
+        "sse-dist launch {preprocess,train} [--dry-run | --apply] [--config FILE ...] [--FIELD VALUE ...]\n"
+        "       sse-dist launch {status,logs} {preprocess,train} [--follow] [--config FILE ...]"
+    )
     p.add_argument("action", choices=ACTIONS, help="render a stage's job, or follow one (status, logs)")
-    p.add_argument("job", nargs="?", choices=JOBS, help="the job to follow (status, logs)")
+    p.add_argument(
+        "job", nargs="?", choices=JOBS, metavar="JOB", help="the job to follow: preprocess or train"
+    )
     mode = p.add_mutually_exclusive_group()
     mode.add_argument("--dry-run", action="store_true", help="write the manifests (the default)")
     mode.add_argument("--apply", action="store_true", help="create the job in the current kubeconfig context")
