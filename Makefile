@@ -7,6 +7,8 @@ TORCH ?= torch==2.13.0
 WORKDIR ?= runs/demo
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+# Scripts the tests and the demo start (launch/train.sh runs `python`, tests run hadolint) use the venv's tools.
+export PATH := $(abspath $(BIN)):$(PATH)
 
 .PHONY: setup demo test test-fast lint format clean
 

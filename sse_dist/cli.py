@@ -28,6 +28,7 @@ STAGES = {
     "embed": "Extract one embedding per utterance of a shard set.",
     "score": "Score a trial list with cosine similarity; EER, minDCF and a DET curve.",
     "demo": "Run every stage on the embedded synthetic corpus and report untrained vs MFCC vs SSL.",
+    "launch": "Render, validate and create the Kubernetes job of a stage (RayJob, PyTorchJob); follow it.",
 }
 
 
@@ -60,6 +61,10 @@ def _add_stage(sub: argparse._SubParsersAction, stage: str) -> None:
         if tp is bool:
             flag |= {"nargs": "?", "const": "true", "metavar": "BOOL"}
         group.add_argument(f"--{name}", **flag)
+    if stage == "launch":
+        from .launch.command import add_arguments
+
+        add_arguments(p)
 
 
 def parser() -> argparse.ArgumentParser:
@@ -138,7 +143,12 @@ def main(argv: list[str] | None = None) -> int:
         print(f"sse-dist {args.stage}: invalid configuration: {e}", file=sys.stderr)
         return 2
     try:
-        summary = run_stage(args.stage, cfg)
+        if args.stage == "launch":
+            from .launch.command import run
+
+            summary = run(args, cfg)
+        else:
+            summary = run_stage(args.stage, cfg)
     except (ValueError, FileNotFoundError, RuntimeError) as e:
         if os.environ.get("SSE_DEBUG"):
             raise

@@ -3,20 +3,47 @@
 Credentials and endpoints come from the environment (``FSSPEC_S3_ENDPOINT_URL``, ``FSSPEC_S3_KEY``, ...,
 or the usual AWS variables), never from configs. Writes are all-or-nothing: locally a temporary file renamed
 into place, on an object store an upload that is discarded (never committed) when the writer fails.
+
+Whole-object operations on an object store (exists, list, read, write, upload, download, remove) are retried
+with exponential backoff when the store answers with a transient error (throttling, 5xx, a dropped
+connection) that s3fs and botocore did not absorb themselves; ``SSE_STORAGE_RETRIES`` sets the attempts.
+Streams (``open_read``, ``atomic_write``) rely on s3fs's own per-request retries.
 """
 
 from __future__ import annotations
 
 import contextlib
+import errno
+import functools
 import json
+import logging
 import os
 import posixpath
+import random
 import tempfile
-from collections.abc import Iterator
-from typing import IO, Any
+import time
+from collections.abc import Callable, Iterator
+from typing import IO, Any, TypeVar
 
 import fsspec
+from botocore.exceptions import ConnectionError as BotoConnectionError
+from botocore.exceptions import HTTPClientError
 from fsspec.core import url_to_fs
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+BACKOFF_S = 0.5
+"""First retry delay; each further one doubles, up to ``BACKOFF_MAX_S``, with +-50 % jitter."""
+BACKOFF_MAX_S = 20.0
+# s3fs turns S3 error codes into OSError numbers: SlowDown/503 -> EBUSY, 500 -> EREMOTEIO, unknown codes -> EIO.
+_TRANSIENT_ERRNOS = {
+    errno.EBUSY,
+    errno.EIO,
+    getattr(errno, "EREMOTEIO", errno.EIO),
+    errno.EAGAIN,
+    errno.ETIMEDOUT,
+}
+_PERMANENT = (FileNotFoundError, PermissionError, FileExistsError, IsADirectoryError, NotADirectoryError)
 
 
 def _umask() -> int:
@@ -27,6 +54,37 @@ def _umask() -> int:
 
 # mkstemp creates files 0600; published outputs get the mode a plain open() would have given them.
 _FILE_MODE = 0o666 & ~_umask()
+
+
+def is_transient(error: BaseException) -> bool:
+    """An object-store error worth retrying (never a missing key, a denied request or a local error)."""
+    if isinstance(error, _PERMANENT):
+        return False
+    if isinstance(error, (ConnectionError, TimeoutError, BotoConnectionError, HTTPClientError)):
+        return True
+    return isinstance(error, OSError) and error.errno in _TRANSIENT_ERRNOS
+
+
+def retrying(fn: Callable[..., T]) -> Callable[..., T]:
+    """``fn(url, ...)`` retried with backoff on transient errors when ``url`` is remote."""
+
+    @functools.wraps(fn)
+    def call(url: str, *args: Any, **kwargs: Any) -> T:
+        attempts = int(os.environ.get("SSE_STORAGE_RETRIES", "5")) if is_remote(url) else 1
+        for attempt in range(1, attempts + 1):
+            try:
+                return fn(url, *args, **kwargs)
+            except Exception as e:
+                if attempt == attempts or not is_transient(e):
+                    raise
+                delay = min(BACKOFF_S * 2 ** (attempt - 1), BACKOFF_MAX_S) * random.uniform(0.5, 1.5)
+                log.warning(
+                    "%s: %s (%s); retry %d/%d in %.1f s", fn.__name__, url, e, attempt, attempts - 1, delay
+                )
+                time.sleep(delay)
+        raise AssertionError("unreachable")
+
+    return call
 
 
 def is_remote(url: str) -> bool:
@@ -43,8 +101,17 @@ def filesystem(url: str) -> tuple[fsspec.AbstractFileSystem, str]:
     return url_to_fs(url)
 
 
+def _fresh(url: str) -> tuple[fsspec.AbstractFileSystem, str]:
+    """Like :func:`filesystem`, without s3fs's cached listings: other processes (ranks, nodes, Ray tasks) write
+    to the same store, and a stale listing would hide their objects."""
+    fs, path = url_to_fs(url)
+    fs.invalidate_cache(path)
+    return fs, path
+
+
+@retrying
 def exists(url: str) -> bool:
-    fs, path = filesystem(url)
+    fs, path = _fresh(url)
     return fs.exists(path)
 
 
@@ -53,18 +120,42 @@ def makedirs(url: str) -> None:
         os.makedirs(url, exist_ok=True)
 
 
+@retrying
 def listdir(url: str) -> list[str]:
     """Base names in a folder (empty if it does not exist)."""
-    fs, path = filesystem(url)
+    fs, path = _fresh(url)
     if not fs.exists(path):
         return []
     return sorted(posixpath.basename(p.rstrip("/")) for p in fs.ls(path, detail=False))
 
 
+@retrying
 def remove(url: str, recursive: bool = False) -> None:
     fs, path = filesystem(url)
     if fs.exists(path):
         fs.rm(path, recursive=recursive)
+
+
+@retrying
+def files_below(url: str) -> list[str]:
+    """Paths, relative to ``url``, of every file below it (empty if there is none)."""
+    fs, path = _fresh(url)
+    root = path.rstrip("/")
+    return sorted(posixpath.relpath(p, root) for p in fs.find(root))
+
+
+@retrying
+def upload(url: str, local: str) -> None:
+    """Copy a local file to ``url``; on an object store the object appears only once wholly uploaded."""
+    fs, path = filesystem(url)
+    fs.put_file(local, path)
+
+
+@retrying
+def download(url: str, local: str) -> None:
+    fs, path = filesystem(url)
+    os.makedirs(os.path.dirname(os.path.abspath(local)), exist_ok=True)
+    fs.get_file(path, local)
 
 
 def open_read(url: str) -> IO[bytes]:
@@ -72,6 +163,7 @@ def open_read(url: str) -> IO[bytes]:
     return fs.open(path, "rb")
 
 
+@retrying
 def read_bytes(url: str) -> bytes:
     with open_read(url) as f:
         return f.read()
@@ -114,6 +206,7 @@ def atomic_write(url: str) -> Iterator[IO[bytes]]:
     f.close()
 
 
+@retrying
 def write_bytes(url: str, data: bytes) -> None:
     with atomic_write(url) as f:
         f.write(data)

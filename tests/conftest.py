@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import uuid
 
-import fsspec.config
+import fsspec
 import pytest
+from s3_helpers import use_s3_endpoint
 
 
 @pytest.fixture(scope="session")
@@ -20,22 +21,12 @@ def s3_server():
     server.stop()
 
 
-def s3_env(endpoint: str) -> dict[str, str]:
-    return {"FSSPEC_S3_ENDPOINT_URL": endpoint, "FSSPEC_S3_KEY": "testing", "FSSPEC_S3_SECRET": "testing"}
-
-
 @pytest.fixture
 def s3_bucket(s3_server, monkeypatch):
     """A fresh bucket on the moto server, as ``s3://name``; s3fs is pointed at it through the environment."""
     import s3fs
 
-    for name, value in s3_env(s3_server).items():
-        monkeypatch.setenv(name, value)
-    # fsspec reads FSSPEC_* once, at import: rebuild its config from the environment we just set.
-    conf: dict = {}
-    fsspec.config.set_conf_env(conf)
-    monkeypatch.setattr(fsspec.config, "conf", conf)
-    s3fs.S3FileSystem.clear_instance_cache()
+    use_s3_endpoint(monkeypatch, s3_server)
     bucket = f"sse-{uuid.uuid4().hex[:12]}"
     fsspec.filesystem("s3").mkdir(bucket)
     yield f"s3://{bucket}"

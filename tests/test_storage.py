@@ -1,7 +1,14 @@
+import errno
+import http.client
 import os
 import stat
+import threading
+import urllib.parse
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
+from botocore.exceptions import EndpointConnectionError
+from s3_helpers import use_s3_endpoint
 
 from sse_dist import storage
 
@@ -53,3 +60,107 @@ def test_s3_atomic_write_never_leaves_a_partial_object(s3_bucket):
     assert storage.read_bytes(url) == big
     assert storage.listdir(f"{s3_bucket}/set") == ["out.bin"]
     assert storage.join(s3_bucket, "a", "b") == f"{s3_bucket}/a/b"
+
+
+@pytest.mark.parametrize(
+    ("error", "transient"),
+    [
+        (OSError(errno.EBUSY, "SlowDown"), True),
+        (OSError(errno.EIO, "InternalError"), True),
+        (TimeoutError("RequestTimeout"), True),
+        (ConnectionResetError(), True),
+        (EndpointConnectionError(endpoint_url="http://s3"), True),
+        (FileNotFoundError("no such key"), False),
+        (PermissionError("AccessDenied"), False),
+        (OSError(errno.EINVAL, "InvalidArgument"), False),
+        (ValueError("bad"), False),
+    ],
+)
+def test_transient_errors_are_told_from_permanent_ones(error, transient):
+    assert storage.is_transient(error) is transient
+
+
+class FlakyS3(BaseHTTPRequestHandler):
+    """Forwards to the S3 server, but first answers ``server.failures`` requests of ``server.method`` with
+    503 SlowDown, as a throttling object store does."""
+
+    protocol_version = "HTTP/1.1"
+
+    def _handle(self):
+        length = int(self.headers.get("Content-Length") or 0)
+        body = self.rfile.read(length) if length else None
+        srv = self.server
+        if self.command == srv.method and srv.failures > 0:
+            srv.failures -= 1
+            return self._send(503, {"Content-Type": "application/xml"}, SLOW_DOWN)
+        upstream = http.client.HTTPConnection(srv.upstream.hostname, srv.upstream.port, timeout=30)
+        upstream.request(self.command, self.path, body=body, headers=dict(self.headers))
+        resp = upstream.getresponse()
+        headers = {k: v for k, v in resp.getheaders() if k.lower() not in ("transfer-encoding", "connection")}
+        self._send(resp.status, headers, resp.read())
+
+    def _send(self, status, headers, data):
+        self.send_response(status)
+        for k, v in headers.items():
+            if k.lower() != "content-length":
+                self.send_header(k, v)
+        # A HEAD answer has no body but tells the object's size.
+        size = headers.get("Content-Length", "0") if self.command == "HEAD" else str(len(data))
+        self.send_header("Content-Length", size)
+        self.end_headers()
+        if self.command != "HEAD":
+            self.wfile.write(data)
+
+    do_GET = do_PUT = do_POST = do_HEAD = do_DELETE = _handle
+
+    def log_message(self, *args):
+        pass
+
+
+SLOW_DOWN = (
+    b"<?xml version='1.0' encoding='UTF-8'?><Error><Code>SlowDown</Code><Message>Slow down</Message></Error>"
+)
+
+
+@pytest.fixture
+def flaky_s3(s3_bucket, s3_server, monkeypatch):
+    server = ThreadingHTTPServer(("127.0.0.1", 0), FlakyS3)
+    server.upstream, server.method, server.failures = urllib.parse.urlsplit(s3_server), "GET", 0
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    use_s3_endpoint(monkeypatch, f"http://127.0.0.1:{server.server_port}")
+    monkeypatch.setenv("AWS_MAX_ATTEMPTS", "1")  # botocore gives up at once: the errors reach our retry layer
+    monkeypatch.setattr(storage, "BACKOFF_S", 0.01)
+    yield server
+    server.shutdown()
+    server.server_close()
+
+
+def _our_retries(caplog):
+    return [r for r in caplog.records if r.name == "sse_dist.storage" and "retry" in r.getMessage()]
+
+
+@pytest.mark.integration
+def test_throttling_that_outlasts_s3fs_own_retries_is_retried_here(s3_bucket, flaky_s3, caplog):
+    # s3fs retries a throttled call a few times itself (5 in s3fs 2026.9); more failures than that reach us.
+    url = f"{s3_bucket}/set/index.json"
+    flaky_s3.method, flaky_s3.failures = "PUT", 7
+    storage.write_json(url, {"k": 1})
+    flaky_s3.method, flaky_s3.failures = "GET", 7
+    assert storage.read_json(url) == {"k": 1}
+    assert flaky_s3.failures == 0
+    assert len(_our_retries(caplog)) == 2  # one for the write, one for the read
+
+
+@pytest.mark.integration
+def test_retries_are_bounded_and_permanent_errors_are_not_retried(s3_bucket, flaky_s3, monkeypatch, caplog):
+    url = f"{s3_bucket}/set/index.json"
+    storage.write_bytes(url, b"{}")
+    monkeypatch.setenv("SSE_STORAGE_RETRIES", "2")
+    flaky_s3.method, flaky_s3.failures = "GET", 1000
+    with pytest.raises(OSError) as err:
+        storage.read_bytes(url)
+    assert err.value.errno == errno.EBUSY and len(_our_retries(caplog)) == 1
+    flaky_s3.failures = 0
+    with pytest.raises(FileNotFoundError):
+        storage.read_bytes(f"{s3_bucket}/set/missing.json")
+    assert len(_our_retries(caplog)) == 1  # a missing key is an answer, not a hiccup: not retried

@@ -1,10 +1,12 @@
 """Prometheus metrics: names follow Prometheus conventions (``sse_`` prefix, base units, ``_total`` counters).
 
-Each process serves its own registry on ``address:port`` (rank r of a node on ``port + r``); every series
-carries a ``rank`` label so a PodMonitor scraping all ranks can tell them apart.
+Each process serves its own registry on ``address:port``: training rank r of a node on ``port + r``, every
+series labelled with its ``rank`` so a PodMonitor scraping all ranks can tell them apart; the preprocessing
+driver on ``port``. ``REGISTRIES`` lists them for the checks that dashboards and alerts name only real metrics.
 """
 
 from .exporter import Exporter
+from .preprocess import PreprocessMetrics
 from .train import TrainMetrics
 
-__all__ = ["Exporter", "TrainMetrics"]
+__all__ = ["Exporter", "PreprocessMetrics", "TrainMetrics"]

@@ -17,6 +17,7 @@ from tqdm import tqdm
 
 from .. import storage
 from ..config import PreprocessConfig
+from ..metrics import PreprocessMetrics
 from ..phoneset import NUM_PHONES
 from ..shard import format as fmt
 from .shard_task import FBANK, is_done, process_shard
@@ -76,6 +77,7 @@ def run(cfg: PreprocessConfig) -> dict[str, Any]:
     log.info("preprocess: %d of %d shards to do (%d already finished)", len(todo), total, total - len(todo))
     if todo:
         started = connect(cfg)
+        metrics = PreprocessMetrics(cfg.metrics, len(todo))
         try:
             # A worker that dies (node lost, OOM kill) is retried; outputs are per-shard atomic, so that is safe.
             task = ray.remote(num_cpus=1, max_retries=3)(process_shard)
@@ -84,9 +86,11 @@ def run(cfg: PreprocessConfig) -> dict[str, Any]:
                 while pending:
                     finished, pending = ray.wait(pending, num_returns=1)
                     result = ray.get(finished[0])
+                    metrics.shard(result)
                     bar.update(1)
                     bar.set_postfix(utts=result["processed"], quarantined=len(result["quarantined"]))
         finally:
+            metrics.close()
             if started:
                 ray.shutdown()
     fields = {

@@ -1,26 +1,35 @@
 """Checkpoints (DeepSpeed's, for resuming) and the exported extractor (``model.pt``, for embedding).
 
 DeepSpeed publishes a checkpoint by writing its ``latest`` file after every rank saved its part, so an
-interrupted save is never the one a resume loads. The export is a plain dict of tensors and primitives
-that loads with ``torch.load(weights_only=True)``.
+interrupted save is never the one a resume loads. DeepSpeed writes to local paths only: for a run whose output
+is on an object store, every node saves into a node-local staging folder, its local rank 0 uploads what the
+node wrote, and once every node has uploaded, rank 0 publishes ``latest`` on the store, last. A resume
+downloads the checkpoint ``latest`` names into each node's staging folder and loads it from there.
+
+The export is a plain dict of tensors and primitives that loads with ``torch.load(weights_only=True)``.
 """
 
 from __future__ import annotations
 
+import hashlib
 import io
 import logging
 import os
 import re
 import shutil
+import tempfile
+from dataclasses import dataclass
 from typing import Any
 
 import torch
 
 from .. import storage
+from . import distributed
 
 log = logging.getLogger(__name__)
 
 EXPORT_FORMAT = "sse-dist/extractor"
+LATEST = "latest"
 _TAG = re.compile(r"^step(\d{8})$")
 
 
@@ -28,23 +37,95 @@ def tag(step: int) -> str:
     return f"step{step:08d}"
 
 
-def save(engine: Any, folder: str, step: int, keep: int, rank: int) -> None:
+@dataclass
+class Store:
+    """Where a run's checkpoints live (``url``) and where DeepSpeed reads and writes them (``local``)."""
+
+    url: str
+    local: str
+    world: distributed.World
+
+    @classmethod
+    def for_run(cls, output: str, staging: str, world: distributed.World) -> Store:
+        url = storage.join(output, "checkpoints")
+        if not storage.is_remote(url):
+            return cls(url, url, world)
+        # Every local rank must pick the same folder without talking to the others: derive it from the URL.
+        digest = hashlib.sha256(url.encode()).hexdigest()[:12]
+        local = os.path.join(staging or os.path.join(tempfile.gettempdir(), "sse-dist-checkpoints"), digest)
+        return cls(url, local, world)
+
+    @property
+    def remote(self) -> bool:
+        return self.local != self.url
+
+
+def _steps(names: list[str]) -> list[int]:
+    return sorted(int(m.group(1)) for n in names if (m := _TAG.match(n)))
+
+
+def _prune_local(folder: str, keep: int) -> None:
+    for old in _steps(os.listdir(folder))[:-keep]:
+        shutil.rmtree(os.path.join(folder, tag(old)), ignore_errors=True)
+
+
+def _upload_node_part(store: Store, name: str) -> None:
+    """Everything this node wrote for checkpoint ``name`` (its ranks' ZeRO partitions, rank 0's model states)."""
+    folder = os.path.join(store.local, name)
+    for root, _, files in os.walk(folder):
+        for f in files:
+            rel = os.path.relpath(os.path.join(root, f), folder)
+            storage.upload(storage.join(store.url, name, *rel.split(os.sep)), os.path.join(root, f))
+
+
+def save(engine: Any, store: Store, step: int, keep: int) -> None:
     """Called on every rank (DeepSpeed gathers ZeRO partitions collectively)."""
-    engine.save_checkpoint(folder, tag=tag(step), client_state={"step": step})
-    if rank == 0:
-        steps = sorted(int(m.group(1)) for d in os.listdir(folder) if (m := _TAG.match(d)))
-        for old in steps[:-keep]:
-            shutil.rmtree(os.path.join(folder, tag(old)), ignore_errors=True)
+    name = tag(step)
+    engine.save_checkpoint(store.local, tag=name, client_state={"step": step})
+    world = store.world
+    if store.remote:
+        if world.local_rank == 0:
+            _upload_node_part(store, name)
+        distributed.barrier()  # every node's part is on the store before the pointer names it
+        if world.rank == 0:
+            storage.write_bytes(storage.join(store.url, LATEST), name.encode())
+            for old in _steps(storage.listdir(store.url))[:-keep]:
+                storage.remove(storage.join(store.url, tag(old)), recursive=True)
+    if world.local_rank == 0 and (store.remote or world.rank == 0):
+        _prune_local(store.local, keep)
 
 
-def resume(engine: Any, folder: str) -> int:
+def _latest(store: Store) -> str | None:
+    url = storage.join(store.url, LATEST)
+    try:
+        return storage.read_bytes(url).decode().strip()
+    except FileNotFoundError:
+        return None
+
+
+def _download(store: Store, name: str) -> None:
+    files = storage.files_below(storage.join(store.url, name))
+    if not files:
+        raise RuntimeError(f"{store.url}/{LATEST} names {name}, but the store holds no files for it")
+    for rel in files:
+        local = os.path.join(store.local, name, *rel.split("/"))
+        storage.download(storage.join(store.url, name, rel), local)
+    log.info("downloaded checkpoint %s (%d files) to %s", name, len(files), store.local)
+
+
+def resume(engine: Any, store: Store) -> int:
     """The step to continue from: that of the latest complete checkpoint, or 0 if there is none."""
-    if not os.path.exists(os.path.join(folder, "latest")):
-        log.info("no checkpoint in %s: starting from step 0", folder)
+    name = _latest(store)
+    if name is None:
+        log.info("no checkpoint in %s: starting from step 0", store.url)
         return 0
-    path, client = engine.load_checkpoint(folder)
+    if store.remote:
+        if store.world.local_rank == 0:
+            _download(store, name)
+        distributed.barrier()
+    path, client = engine.load_checkpoint(store.local, tag=name)
     if path is None:
-        raise RuntimeError(f"{folder}: the latest checkpoint could not be loaded")
+        raise RuntimeError(f"{store.url}: checkpoint {name} could not be loaded")
     log.info("resumed from %s at step %d", path, client["step"])
     return int(client["step"])
 

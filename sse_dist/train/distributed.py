@@ -60,7 +60,11 @@ def sum_across_ranks(values: list[float], device: torch.device) -> list[float]:
     return t.tolist()
 
 
+def barrier() -> None:
+    deepspeed.comm.barrier()
+
+
 def shutdown() -> None:
     # Without the barrier, ~1 run in 20 aborted at exit ("terminate called without an active exception").
-    deepspeed.comm.barrier()
+    barrier()
     dist.destroy_process_group()

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import os
 import time
 from dataclasses import asdict
 from typing import Any
@@ -87,8 +86,8 @@ def run(cfg: TrainConfig) -> dict[str, Any]:
     engine, _, _, _ = deepspeed.initialize(
         model=model, model_parameters=param_groups(model, cfg.optim.weight_decay), config=ds
     )
-    ckpt_dir = os.path.join(cfg.output, "checkpoints")
-    step = checkpoint.resume(engine, ckpt_dir) if cfg.resume else 0
+    store = checkpoint.Store.for_run(cfg.output, cfg.checkpoint_staging, world)
+    step = checkpoint.resume(engine, store) if cfg.resume else 0
     if world.rank == 0:
         _write_run_files(cfg, corpus, ds, world.size)
         log.info(
@@ -132,13 +131,13 @@ def run(cfg: TrainConfig) -> dict[str, Any]:
         n_samples = cfg.deepspeed.micro_batch * ga
         window_samples += n_samples
         frames = n_samples * (cfg.data.source_frames + cfg.data.target_frames)
-        metrics.step(time.perf_counter() - t0, wait, n_samples, frames, batch["skipped"])
+        metrics.step(time.perf_counter() - t0, wait, n_samples, frames, batch["skipped"], step)
         bar.update(1)
         if step % cfg.log_every == 0 or step == cfg.steps:
             means = distributed.mean_across_ranks({k: v / window_n for k, v in window.items()}, world.device)
             rate = window_samples * world.size / (time.perf_counter() - window_start)
             lr = engine.get_lr()[0]
-            metrics.log(means, lr, rate / world.size)
+            metrics.log(means, lr, rate / world.size, rate / world.size * frames / n_samples)
             rows.append({"step": step, **means, "lr": lr, "samples_per_second": rate})
             bar.set_postfix({k[:5]: f"{v:.3f}" for k, v in means.items()})
             window, window_n, window_samples, window_start = {}, 0, 0, time.perf_counter()
@@ -146,7 +145,7 @@ def run(cfg: TrainConfig) -> dict[str, Any]:
                 history.write(hist_url, rows)
         if step % cfg.checkpoint_every == 0 or step == cfg.steps:
             tc = time.perf_counter()
-            checkpoint.save(engine, ckpt_dir, step, cfg.keep_checkpoints, world.rank)
+            checkpoint.save(engine, store, step, cfg.keep_checkpoints)
             metrics.checkpoint_time.labels(**metrics.labels).observe(time.perf_counter() - tc)
     bar.close()
     skipped = dict(

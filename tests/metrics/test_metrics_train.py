@@ -27,9 +27,14 @@ def test_exporter_serves_training_metrics_on_the_configured_loopback_port():
     m = TrainMetrics(MetricsConfig(address="127.0.0.1", port=port), rank=3, local_rank=0)
     try:
         assert m.exporter.port == port and m.exporter.address == "127.0.0.1"
-        m.step(seconds=0.2, wait=0.01, samples=32, frames=8000, skipped={"too_short": 2})
-        m.step(seconds=0.3, wait=0.02, samples=32, frames=8000, skipped={})
-        m.log({"reconstruction": 0.7, "cross_entropy": 2.5}, lr=1e-3, samples_per_second=150.0)
+        m.step(seconds=0.2, wait=0.01, samples=32, frames=8000, skipped={"too_short": 2}, global_step=41)
+        m.step(seconds=0.3, wait=0.02, samples=32, frames=8000, skipped={}, global_step=42)
+        m.log(
+            {"reconstruction": 0.7, "cross_entropy": 2.5},
+            lr=1e-3,
+            samples_per_second=150.0,
+            frames_per_second=3.75e4,
+        )
         got = _scrape(port)
         assert got["sse_train_steps_total"].value == 2
         assert got["sse_train_samples_total"].value == 64
@@ -39,6 +44,9 @@ def test_exporter_serves_training_metrics_on_the_configured_loopback_port():
         assert got["sse_train_step_seconds_count"].value == 2
         assert abs(got["sse_train_data_wait_seconds_sum"].value - 0.03) < 1e-9
         assert got["sse_train_steps_total"].labels["rank"] == "3"
+        assert got["sse_train_global_step"].value == 42  # a resumed run's step, not this process's count
+        assert got["sse_train_frames_per_second"].value == 3.75e4
+        assert "sse_train_gpu_memory_bytes" not in got  # no GPU here: no series, only the family's metadata
     finally:
         m.close()
 
@@ -46,5 +54,5 @@ def test_exporter_serves_training_metrics_on_the_configured_loopback_port():
 def test_port_zero_disables_the_exporter():
     m = TrainMetrics(MetricsConfig(port=0), rank=0, local_rank=0)
     assert m.exporter is None
-    m.step(0.1, 0.0, 1, 1, {})
+    m.step(0.1, 0.0, 1, 1, {}, 1)
     m.close()

@@ -1,0 +1,194 @@
+"""``sse-dist launch ... --dry-run``: manifests rendered from the experiment config, validated offline."""
+
+import copy
+from pathlib import Path
+
+import pytest
+import yaml
+
+from sse_dist.cli import main
+from sse_dist.config import ConfigError, ExperimentConfig, load
+from sse_dist.launch import pods, render, validate
+
+REPO = Path(__file__).resolve().parents[2]
+CLUSTER = str(REPO / "configs" / "cluster-4x8.yaml")
+K8S = "1.30"
+
+
+def _cfg(*overrides):
+    return load(ExperimentConfig, [CLUSTER], list(overrides))
+
+
+def _env(container):
+    return {e["name"]: e.get("value", e.get("valueFrom")) for e in container["env"]}
+
+
+def test_cli_dry_run_writes_valid_manifests_for_a_4x8_job(tmp_path, capsys):
+    for stage in ("train", "preprocess"):
+        assert main(["launch", stage, "--config", CLUSTER, "--dry-run", "--output", str(tmp_path)]) == 0
+    written = sorted(p.relative_to(tmp_path).as_posix() for p in tmp_path.rglob("*.yaml"))
+    assert written == [
+        "ssl-4x8-preprocess/00-configmap.yaml",
+        "ssl-4x8-preprocess/01-rayjob.yaml",
+        "ssl-4x8-train/00-configmap.yaml",
+        "ssl-4x8-train/01-pytorchjob.yaml",
+    ]
+    for path in tmp_path.rglob("*.yaml"):  # what was written is what was validated
+        validate.validate(yaml.safe_load(path.read_text()), K8S)
+    assert '"validated_against": "1.30"' in capsys.readouterr().out
+
+
+def test_pytorchjob_runs_torchrun_on_4_nodes_x_8_gpus():
+    cm, job = render.render(_cfg(), "train")
+    validate.validate_all([cm, job], K8S)
+    replicas = job["spec"]["pytorchReplicaSpecs"]
+    assert (replicas["Master"]["replicas"], replicas["Worker"]["replicas"]) == (1, 3)
+    pod = replicas["Worker"]["template"]["spec"]
+    (c,) = pod["containers"]
+    assert c["name"] == "pytorch" and c["args"] == ["train", "--config", pods.CONFIG_FILE]
+    env = _env(c)
+    assert env["NNODES"] == "4" and env["NPROC_PER_NODE"] == "8"
+    assert env["RDZV_ENDPOINT"] == "ssl-4x8-train-master-0:29400" and env["RDZV_ID"] == "ssl-4x8-train"
+    assert c["resources"]["limits"]["nvidia.com/gpu"] == "8" and c["resources"]["requests"]["cpu"] == "64"
+    ports = {p["name"]: p["containerPort"] for p in c["ports"]}
+    assert [ports[f"sse-metrics-{r}"] for r in range(8)] == list(range(9400, 9408))
+    assert (
+        pod["securityContext"]["runAsNonRoot"] and c["securityContext"]["allowPrivilegeEscalation"] is False
+    )
+    assert {"medium": "Memory", "sizeLimit": "64Gi"} in [v.get("emptyDir") for v in pod["volumes"]]
+    assert job["spec"]["runPolicy"]["backoffLimit"] == 3 and "elasticPolicy" not in job["spec"]
+
+
+def _in_pod(cm, folder):
+    """The config a pod loads from the ConfigMap, through the same loader as the local commands."""
+    path = folder / f"{cm['metadata']['name']}.yaml"
+    path.write_text(cm["data"]["experiment.yaml"])
+    return load(ExperimentConfig, [str(path)])
+
+
+def test_pods_run_the_same_config_resolved_for_the_cluster(tmp_path):
+    cfg = _cfg()
+    cm, _ = render.render(cfg, "train")
+    in_pod = _in_pod(cm, tmp_path)
+    assert in_pod.train.resume and in_pod.train.checkpoint_staging == f"{pods.SCRATCH}/checkpoints"
+    assert (in_pod.train.metrics.address, in_pod.train.metrics.port) == ("0.0.0.0", 9400)
+    assert in_pod.train.steps == cfg.train.steps == 200000
+    assert in_pod.train.optim == cfg.train.optim and in_pod.train.model == cfg.train.model
+    cm, job = render.render(cfg, "preprocess")
+    in_pod = _in_pod(cm, tmp_path)
+    assert in_pod.preprocess.shards == cfg.preprocess.shards and in_pod.preprocess.ray_address == ""
+    # The RayJob's entrypoint is the local command, reading that config.
+    assert job["spec"]["entrypoint"] == f"sse-dist preprocess --config {pods.CONFIG_FILE}"
+
+
+def test_rayjob_has_cpu_workers_and_a_gpu_group_only_when_asked():
+    _, job = render.render(_cfg(), "preprocess")
+    spec = job["spec"]["rayClusterSpec"]
+    assert [g["groupName"] for g in spec["workerGroupSpecs"]] == ["cpu"]
+    assert spec["headGroupSpec"]["rayStartParams"] == {"num-cpus": "0"}  # shard tasks run on the workers
+    assert spec["authOptions"] == {"mode": "token"}
+    _, job = render.render(_cfg("launch.preprocess.gpu_workers=2"), "preprocess")
+    validate.validate(job, K8S)
+    gpu = job["spec"]["rayClusterSpec"]["workerGroupSpecs"][1]
+    assert gpu["groupName"] == "gpu" and gpu["replicas"] == 2
+    assert gpu["template"]["spec"]["containers"][0]["resources"]["limits"]["nvidia.com/gpu"] == "1"
+
+
+def test_credentials_are_referenced_never_inlined():
+    for stage in ("train", "preprocess"):
+        text = yaml.safe_dump(render.render(_cfg(), stage))
+        assert "secretKeyRef" in text and "name: sse-dist-s3" in text
+    with pytest.raises(ConfigError, match="launch.env: AWS_SECRET_ACCESS_KEY looks like a credential"):
+        _cfg("launch.env=[AWS_SECRET_ACCESS_KEY=abc]")
+
+
+def test_elastic_job_needs_zero_stage_0_and_renders_worker_only_with_min_max():
+    with pytest.raises(ConfigError, match="launch.train.min_nodes: elastic training needs .*zero_stage=0"):
+        render.render(_cfg("launch.train.min_nodes=2", "launch.train.max_nodes=6"), "train")
+    cfg = _cfg("launch.train.min_nodes=2", "launch.train.max_nodes=6", "train.deepspeed.zero_stage=0")
+    _, job = render.render(cfg, "train")
+    validate.validate(job, K8S)
+    assert list(job["spec"]["pytorchReplicaSpecs"]) == ["Worker"]
+    assert job["spec"]["elasticPolicy"] | {} == {
+        "minReplicas": 2, "maxReplicas": 6, "rdzvBackend": "c10d", "rdzvPort": 29400, "maxRestarts": 3,
+    }  # fmt: skip
+    env = _env(job["spec"]["pytorchReplicaSpecs"]["Worker"]["template"]["spec"]["containers"][0])
+    assert env["NNODES"] == "2:6" and env["RDZV_ENDPOINT"] == "ssl-4x8-train-worker-0:29400"
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [("train.output", "runs/x"), ("train.shards", "shards/train"), ("preprocess.shards", "/data/sets")],
+)
+def test_local_paths_are_refused_naming_the_field(field, value):
+    stage = field.split(".")[0]
+    with pytest.raises(ConfigError, match=f"^{field}: '{value}' is a local path"):
+        render.render(_cfg(f"{field}={value}"), stage)
+
+
+def _set(path, value):
+    def mutate(obj):
+        *parents, leaf = path
+        for p in parents:
+            obj = obj[p]
+        obj[leaf] = value
+
+    return mutate
+
+
+def _rename(path, new):
+    def mutate(obj):
+        *parents, leaf = path
+        for p in parents:
+            obj = obj[p]
+        obj[new] = obj.pop(leaf)
+
+    return mutate
+
+
+MASTER = ["spec", "pytorchReplicaSpecs", "Master"]
+HEAD = ["spec", "rayClusterSpec", "headGroupSpec"]
+CONTAINER = ["template", "spec", "containers", 0]
+
+
+@pytest.mark.parametrize(
+    ("stage", "index", "mutate", "message"),
+    [
+        ("train", 1, _rename(["spec", "runPolicy"], "runPolicies"), "'runPolicies' was unexpected"),
+        ("train", 1, _set([*MASTER, "replicas"], "1"), "'1' is not of type 'integer'"),
+        ("train", 1, _set([*MASTER, "replicas"], 2), "1 was expected"),
+        ("train", 1, _set([*MASTER, "restartPolicy"], "Sometimes"), "'Sometimes' is not one of"),
+        (
+            "train",
+            1,
+            _rename([*MASTER, *CONTAINER, "volumeMounts"], "volumeMount"),
+            "'volumeMount' was unexpected",
+        ),
+        (
+            "train",
+            1,
+            _set([*MASTER, *CONTAINER, "ports", 0, "containerPort"], "9400"),
+            "not of type 'integer'",
+        ),
+        ("train", 1, _set([*MASTER, *CONTAINER, "name"], "trainer"), "does not contain items matching"),
+        ("preprocess", 1, _set([*HEAD, "rayStartParams", "num-cpus"], 0), "0 is not of type 'string'"),
+        ("preprocess", 1, _rename(["spec", "entrypoint"], "entryPoint"), "'entryPoint' was unexpected"),
+        (
+            "preprocess",
+            1,
+            _set([*HEAD, *CONTAINER, "resources", "limits"], ["cpu"]),
+            "is not of type 'object'",
+        ),
+        ("preprocess", 1, _set(["metadata", "name"], "x" * 48), "is too long"),
+        ("train", 0, _rename(["data"], "date"), "'date' was unexpected"),
+        ("train", 0, _set(["data", "experiment.yaml"], 3), "3 is not of type 'string'"),
+    ],
+)
+def test_a_misspelled_field_or_a_wrong_type_fails_validation(stage, index, mutate, message):
+    objs = render.render(_cfg(), stage)
+    validate.validate(objs[index], K8S)
+    bad = copy.deepcopy(objs[index])
+    mutate(bad)
+    with pytest.raises(validate.ManifestError) as err:
+        validate.validate(bad, K8S)
+    assert message in str(err.value), str(err.value)
