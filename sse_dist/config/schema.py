@@ -346,7 +346,10 @@ class EmbedConfig:
     shards: list[str] = field(default_factory=list)
     """Shard set roots whose utterances are embedded (every utterance, once)."""
     output: str = ""
-    """Embeddings file (``.npz`` with ``keys`` and ``embeddings``)."""
+    """Embeddings file (``.npz`` with ``keys``, ``speakers`` ("" where unknown) and ``embeddings``)."""
+    onnx: str = ""
+    """Also export the extractor with its frontend as an ONNX graph here (raw log-mel + VAD in, embedding out;
+    methods model and random_init), checked against this stage's embeddings; empty: no export."""
     max_frames: int = 10000
     """Longer utterances are embedded in chunks of this many frames and averaged (Kaldi: 10000)."""
     num_ceps: int = 20
@@ -365,13 +368,33 @@ class ScoreConfig:
     """Trial list: ``label enroll test`` (label 1/0 or target/nontarget) or ``enroll test target|nontarget``."""
     output: str = ""
     """Metrics JSON (EER, minDCF); a DET curve PNG is written beside it."""
+    backend: Literal["cosine", "plda"] = "cosine"
+    """cosine: cosine similarity; plda: Kaldi's recipe (training mean, LDA, length norm, two-covariance PLDA)
+    trained on ``train_embeddings``."""
     mean_subtraction: bool = True
-    """Subtract the mean of the scored embeddings before cosine scoring."""
+    """cosine: subtract the mean of the scored embeddings first (plda always subtracts the training mean)."""
+    train_embeddings: str = ""
+    """Embeddings of labelled training speakers (``embed`` output with speakers) for LDA and PLDA."""
+    lda_dim: int = 200
+    """LDA output dimension (Kaldi: 200), capped at min(embedding dim, training speakers - 1); 0 skips LDA."""
+    plda_iterations: int = 10
+    """EM iterations of the PLDA model (Kaldi: 10)."""
+    score_norm: Literal["none", "asnorm"] = "none"
+    """Score normalisation: none, or adaptive symmetric normalisation against a cohort (AS-norm)."""
+    cohort_embeddings: str = ""
+    """asnorm cohort (``embed`` output of speakers disjoint from the trials); empty: ``train_embeddings``."""
+    cohort_size: int = 300
+    """asnorm: top-N highest cohort scores per utterance whose statistics normalise it (wespeaker: 300)."""
+    cohort_speaker_means: bool = True
+    """asnorm: average the cohort's embeddings per labelled speaker first (as wespeaker does)."""
     p_target: float = 0.01
     """Target prior of the detection cost."""
 
     def validate(self) -> None:
         _require(0 < self.p_target < 1, "p_target", "must be in (0, 1)")
+        _require(self.lda_dim >= 0, "lda_dim", "must be >= 0")
+        _require(self.plda_iterations >= 0, "plda_iterations", "must be >= 0")
+        _require(self.cohort_size >= 2, "cohort_size", "must be >= 2 (a standard deviation)")
 
 
 @dataclass
