@@ -2,17 +2,21 @@
 
 from .loader import ConfigError, dump_yaml, field_docs, from_dict, load, to_dict, validate
 from .schema import (
+    AugmentConfig,
     DataConfig,
     DeepSpeedConfig,
     DemoConfig,
     EmbedConfig,
     ExperimentConfig,
     FeatureConfig,
+    MaskAugmentConfig,
     MetricsConfig,
     ModelConfig,
+    NoiseAugmentConfig,
     OptimConfig,
     PhoneConfig,
     PreprocessConfig,
+    ReverbAugmentConfig,
     ScoreConfig,
     ShardConfig,
     SynthConfig,
@@ -20,6 +24,7 @@ from .schema import (
 )
 
 __all__ = [
+    "AugmentConfig",
     "ConfigError",
     "DataConfig",
     "DeepSpeedConfig",
@@ -27,11 +32,14 @@ __all__ = [
     "EmbedConfig",
     "ExperimentConfig",
     "FeatureConfig",
+    "MaskAugmentConfig",
     "MetricsConfig",
     "ModelConfig",
+    "NoiseAugmentConfig",
     "OptimConfig",
     "PhoneConfig",
     "PreprocessConfig",
+    "ReverbAugmentConfig",
     "ScoreConfig",
     "ShardConfig",
     "SynthConfig",

@@ -56,6 +56,12 @@ def _mel_matrix(sample_rate: int, n_fft: int, num_bins: int, low: float, high: f
     return torch.from_numpy(weights.astype(np.float32))
 
 
+def mel_weights(cfg: FeatureConfig) -> torch.Tensor:
+    """The filterbank [n_fft/2 + 1, num_mel_bins] that :func:`fbank` applies to the power spectrum."""
+    _, _, n_fft = frame_params(cfg)
+    return _mel_matrix(cfg.sample_rate, n_fft, cfg.num_mel_bins, cfg.low_freq, cfg.high_freq)
+
+
 @functools.lru_cache(maxsize=8)
 def _povey_window(win: int) -> torch.Tensor:
     n = torch.arange(win, dtype=torch.float64)
