@@ -1,3 +1,4 @@
+import dataclasses
 import math
 
 import numpy as np
@@ -16,7 +17,7 @@ from sse_dist.config import (
     load,
 )
 from sse_dist.train.augment import Augmenter, add_noise, mask, noise_shapes, reverberate
-from sse_dist.train.data import augment_source, cut_pairs, normalise
+from sse_dist.train.data import augment_source, build_loader, cut_pairs, describe, normalise
 
 FEATURES = FeatureConfig()
 ON = AugmentConfig(noise=NoiseAugmentConfig(prob=1.0), reverb=ReverbAugmentConfig(prob=1.0))
@@ -156,3 +157,29 @@ def test_masks_zero_bands_no_wider_than_configured():
 def test_bad_augmentation_settings_name_the_field(override, message):
     with pytest.raises(ConfigError, match=message):
         load(ExperimentConfig, [], [override])
+
+
+@pytest.mark.integration
+def test_the_training_loader_feeds_augmented_sources_and_clean_targets(shard_sets):
+    corpus = describe([shard_sets["train"]], "phones")
+    clean_cfg = DataConfig(source_frames=60, target_frames=40, num_workers=0, shuffle_buffer=0)
+    on = AugmentConfig(
+        noise=NoiseAugmentConfig(prob=1.0),
+        reverb=ReverbAugmentConfig(prob=1.0),
+        masks=MaskAugmentConfig(prob=1.0),
+    )
+    augmented_cfg = dataclasses.replace(clean_cfg, augment=on)
+
+    def first_batch(cfg: DataConfig) -> dict:
+        return next(
+            iter(build_loader(corpus, cfg, "phones", micro_batch=4, num_batches=1, spk2idx={}, seed=3))
+        )
+
+    clean, augmented = first_batch(clean_cfg), first_batch(augmented_cfg)
+    # The same utterances and cuts (augmentation draws from its own streams): the targets are untouched.
+    assert torch.equal(clean["target"], augmented["target"]) and torch.equal(
+        clean["phones"], augmented["phones"]
+    )
+    assert clean["source"].shape == augmented["source"].shape == (4, 60, 40)
+    assert not torch.equal(clean["source"], augmented["source"])
+    assert torch.equal(first_batch(augmented_cfg)["source"], augmented["source"])  # and it repeats
