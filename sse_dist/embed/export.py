@@ -22,7 +22,7 @@ import contextlib
 import json
 import logging
 import warnings
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import numpy as np
@@ -106,7 +106,7 @@ def to_onnx(graph: EmbeddingGraph, feat_dim: int, meta: dict[str, Any]) -> bytes
     return model.SerializeToString()
 
 
-def onnx_embedder(model: bytes):
+def onnx_embedder(model: bytes) -> Callable[[np.ndarray, np.ndarray], np.ndarray]:
     """Embed with ONNX Runtime: a callable (fbank [T, D] float32, vad [T] bool) -> embedding [E]."""
     import onnxruntime
 

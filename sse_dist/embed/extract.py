@@ -24,7 +24,7 @@ from ..config import EmbedConfig, ModelConfig, TrainConfig, from_dict
 from ..preprocess.features import mfcc_from_fbank
 from ..shard import format as fmt
 from ..train.checkpoint import load_export
-from ..train.data import FBANK, describe, field_summary
+from ..train.data import FBANK, describe
 from ..train.model import Extractor
 from .export import EmbeddingGraph, export, frontend, onnx_embedder
 
@@ -91,7 +91,7 @@ def extractor_graph(cfg: EmbedConfig, train: TrainConfig) -> tuple[EmbeddingGrap
         extractor = build_model(train, corpus, num_speakers=0).extractor
         data = {"vad": train.data.vad, "cmn_window": train.data.cmn_window}
         info = {"method": "random_init", "seed": train.seed, "feat_dim": corpus.feat_dim}
-        features = field_summary(cfg.shards[0], FBANK)["features"]
+        features = corpus.features
     else:
         if not cfg.checkpoint:
             raise ValueError("embed.checkpoint: method=model needs the training run folder (or its model.pt)")
