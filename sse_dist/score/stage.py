@@ -132,6 +132,7 @@ def run(cfg: ScoreConfig) -> dict[str, Any]:
         p_target=cfg.p_target,
         n_targets=summary["targets"],
         n_nontargets=summary["nontargets"],
+        system=cfg.backend + (" + AS-norm" if cfg.score_norm == "asnorm" else ""),
     )
     storage.write_bytes(f"{stem}.det.png", png)
     # The JSON goes last: its presence means the score file and the plot are complete too.
