@@ -25,8 +25,8 @@ STAGES = {
     "shard": "Pack audio (a folder or a Kaldi data dir) into WebDataset tar shards with a JSON index.",
     "preprocess": "Compute log-mel features, VAD and phone labels for every shard, as a Ray job.",
     "train": "Train the speaker embedding model with DeepSpeed (run under torchrun for several ranks).",
-    "embed": "Extract one embedding per utterance of a shard set.",
-    "score": "Score a trial list with cosine similarity; EER, minDCF and a DET curve.",
+    "embed": "Extract one embedding per utterance of a shard set (and export the extractor as ONNX).",
+    "score": "Score a trial list (cosine or LDA+PLDA, optional AS-norm); EER, minDCF and a DET curve.",
     "demo": "Run every stage on the embedded synthetic corpus and report untrained vs MFCC vs SSL.",
     "launch": "Render, validate and create the Kubernetes job of a stage (RayJob, PyTorchJob); follow it.",
 }

@@ -2,6 +2,7 @@
 
 from .loader import ConfigError, dump_yaml, field_docs, from_dict, load, to_dict, validate
 from .schema import (
+    AugmentConfig,
     DataConfig,
     DeepSpeedConfig,
     DemoConfig,
@@ -9,11 +10,14 @@ from .schema import (
     ExperimentConfig,
     FeatureConfig,
     LaunchConfig,
+    MaskAugmentConfig,
     MetricsConfig,
     ModelConfig,
+    NoiseAugmentConfig,
     OptimConfig,
     PhoneConfig,
     PreprocessConfig,
+    ReverbAugmentConfig,
     ScoreConfig,
     ShardConfig,
     SynthConfig,
@@ -21,6 +25,7 @@ from .schema import (
 )
 
 __all__ = [
+    "AugmentConfig",
     "ConfigError",
     "DataConfig",
     "DeepSpeedConfig",
@@ -29,11 +34,14 @@ __all__ = [
     "ExperimentConfig",
     "FeatureConfig",
     "LaunchConfig",
+    "MaskAugmentConfig",
     "MetricsConfig",
     "ModelConfig",
+    "NoiseAugmentConfig",
     "OptimConfig",
     "PhoneConfig",
     "PreprocessConfig",
+    "ReverbAugmentConfig",
     "ScoreConfig",
     "ShardConfig",
     "SynthConfig",

@@ -204,6 +204,83 @@ class ModelConfig:
         _require(self.classifier_layers >= 0, "classifier_layers", "must be >= 0")
 
 
+NOISE_SHAPES = ("speech", "white", "pink", "brown")
+
+
+@dataclass
+class NoiseAugmentConfig:
+    prob: float = 0.0
+    """Probability that an utterance's source copy gets additive noise (0 disables)."""
+    snr_db_min: float = 0.0
+    """Lowest signal-to-noise ratio, dB (mel power of the utterance's frames over that of the noise)."""
+    snr_db_max: float = 20.0
+    """Highest signal-to-noise ratio, dB; each noisy utterance draws uniformly in [min, max]."""
+    shapes: list[str] = field(default_factory=lambda: list(NOISE_SHAPES))
+    """Noise spectra drawn from uniformly: speech (long-term average spectrum of recent training utterances),
+    white, pink (1/f), brown (1/f^2)."""
+
+    def validate(self) -> None:
+        _require(0 <= self.prob <= 1, "prob", "must be in [0, 1]")
+        _require(self.snr_db_min <= self.snr_db_max, "snr_db_min", "must be <= snr_db_max")
+        _require(bool(self.shapes), "shapes", "need at least one shape")
+        unknown = sorted(set(self.shapes) - set(NOISE_SHAPES))
+        _require(not unknown, "shapes", f"unknown {unknown}; known: {', '.join(NOISE_SHAPES)}")
+
+
+@dataclass
+class ReverbAugmentConfig:
+    prob: float = 0.0
+    """Probability that an utterance's source copy is reverberated (0 disables)."""
+    rt60_min: float = 0.2
+    """Shortest reverberation time (60 dB decay) of the lowest mel band, seconds."""
+    rt60_max: float = 0.8
+    """Longest reverberation time, seconds; each reverberated utterance draws uniformly in [min, max]."""
+    hf_ratio: float = 0.5
+    """Reverberation time of the highest mel band relative to the lowest (air and wall absorption)."""
+    drr_db_min: float = 0.0
+    """Lowest direct-to-reverberant energy ratio, dB."""
+    drr_db_max: float = 12.0
+    """Highest direct-to-reverberant energy ratio, dB."""
+
+    def validate(self) -> None:
+        _require(0 <= self.prob <= 1, "prob", "must be in [0, 1]")
+        _require(0 < self.rt60_min <= self.rt60_max <= 5, "rt60_min", "need 0 < rt60_min <= rt60_max <= 5")
+        _require(0 < self.hf_ratio <= 1, "hf_ratio", "must be in (0, 1]")
+        _require(self.drr_db_min <= self.drr_db_max, "drr_db_min", "must be <= drr_db_max")
+
+
+@dataclass
+class MaskAugmentConfig:
+    prob: float = 0.0
+    """Probability that a source segment gets SpecAugment time and frequency masks (0 disables)."""
+    time_masks: int = 2
+    """Time masks per masked segment."""
+    max_time_width: int = 10
+    """Widest time mask, frames (each width is uniform in [0, max])."""
+    freq_masks: int = 2
+    """Frequency masks per masked segment."""
+    max_freq_width: int = 5
+    """Widest frequency mask, mel bins."""
+
+    def validate(self) -> None:
+        _require(0 <= self.prob <= 1, "prob", "must be in [0, 1]")
+        for name in ("time_masks", "max_time_width", "freq_masks", "max_freq_width"):
+            _require(getattr(self, name) >= 0, name, "must be >= 0")
+
+
+@dataclass
+class AugmentConfig:
+    noise: NoiseAugmentConfig = field(default_factory=NoiseAugmentConfig)
+    """Additive noise, in the mel power domain, before mean normalisation."""
+    reverb: ReverbAugmentConfig = field(default_factory=ReverbAugmentConfig)
+    """Reverberation approximated per mel band: exponential-decay smearing of the frame powers."""
+    masks: MaskAugmentConfig = field(default_factory=MaskAugmentConfig)
+    """SpecAugment masks on the mean-normalised source segment (masked values set to 0, the mean)."""
+    target: Literal["clean", "same", "independent"] = "clean"
+    """What the target is cut from: the clean utterance (default: recording conditions cannot help the decoder);
+    the source's augmented copy (the shortcut, as an ablation); an independently augmented copy."""
+
+
 @dataclass
 class DataConfig:
     source_frames: int = 200
@@ -218,6 +295,8 @@ class DataConfig:
     """Samples held in the shuffle buffer of each loader worker."""
     num_workers: int = 1
     """Data loader worker processes per rank (0: load in the training process)."""
+    augment: AugmentConfig = field(default_factory=AugmentConfig)
+    """Feature-domain augmentation of the source segment (all off by default)."""
 
     def validate(self) -> None:
         _require(self.source_frames >= 10, "source_frames", "must be >= 10")
@@ -352,7 +431,10 @@ class EmbedConfig:
     shards: list[str] = field(default_factory=list)
     """Shard set roots whose utterances are embedded (every utterance, once)."""
     output: str = ""
-    """Embeddings file (``.npz`` with ``keys`` and ``embeddings``)."""
+    """Embeddings file (``.npz`` with ``keys``, ``speakers`` ("" where unknown) and ``embeddings``)."""
+    onnx: str = ""
+    """Also export the extractor with its frontend as an ONNX graph here (raw log-mel + VAD in, embedding out;
+    methods model and random_init), checked against this stage's embeddings; empty: no export."""
     max_frames: int = 10000
     """Longer utterances are embedded in chunks of this many frames and averaged (Kaldi: 10000)."""
     num_ceps: int = 20
@@ -371,13 +453,33 @@ class ScoreConfig:
     """Trial list: ``label enroll test`` (label 1/0 or target/nontarget) or ``enroll test target|nontarget``."""
     output: str = ""
     """Metrics JSON (EER, minDCF); a DET curve PNG is written beside it."""
+    backend: Literal["cosine", "plda"] = "cosine"
+    """cosine: cosine similarity; plda: Kaldi's recipe (training mean, LDA, length norm, two-covariance PLDA)
+    trained on ``train_embeddings``."""
     mean_subtraction: bool = True
-    """Subtract the mean of the scored embeddings before cosine scoring."""
+    """cosine: subtract the mean of the scored embeddings first (plda always subtracts the training mean)."""
+    train_embeddings: str = ""
+    """Embeddings of labelled training speakers (``embed`` output with speakers) for LDA and PLDA."""
+    lda_dim: int = 200
+    """LDA output dimension (Kaldi: 200), capped at min(embedding dim, training speakers - 1); 0 skips LDA."""
+    plda_iterations: int = 10
+    """EM iterations of the PLDA model (Kaldi: 10)."""
+    score_norm: Literal["none", "asnorm"] = "none"
+    """Score normalisation: none, or adaptive symmetric normalisation against a cohort (AS-norm)."""
+    cohort_embeddings: str = ""
+    """asnorm cohort (``embed`` output of speakers disjoint from the trials); empty: ``train_embeddings``."""
+    cohort_size: int = 300
+    """asnorm: top-N highest cohort scores per utterance whose statistics normalise it (wespeaker: 300)."""
+    cohort_speaker_means: bool = True
+    """asnorm: average the cohort's embeddings per labelled speaker first (as wespeaker does)."""
     p_target: float = 0.01
     """Target prior of the detection cost."""
 
     def validate(self) -> None:
         _require(0 < self.p_target < 1, "p_target", "must be in (0, 1)")
+        _require(self.lda_dim >= 0, "lda_dim", "must be >= 0")
+        _require(self.plda_iterations >= 0, "plda_iterations", "must be >= 0")
+        _require(self.cohort_size >= 2, "cohort_size", "must be >= 2 (a standard deviation)")
 
 
 @dataclass

@@ -1,7 +1,10 @@
 """Embedding extraction over every fbank shard of one or more shard sets, in index order.
 
 Three embedders share the reading code: a trained extractor (``model.pt``), the same architecture untrained
-(the baseline a trained model must beat), and MFCC mean+std statistics (a no-training baseline).
+(the baseline a trained model must beat), and MFCC mean+std statistics (a no-training baseline). The output
+holds each utterance's speaker too ("" where the shards do not know it), the labels a PLDA backend trains on.
+An extractor can also be exported, with its frontend, as an ONNX graph (``export.py``), which is checked
+against this stage's own embeddings before the stage reports success.
 """
 
 from __future__ import annotations
@@ -9,6 +12,7 @@ from __future__ import annotations
 import io
 import logging
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -16,41 +20,55 @@ import torch
 from tqdm import tqdm
 
 from .. import storage
-from ..config import EmbedConfig, TrainConfig
-from ..preprocess.features import apply_cmn, mfcc_from_fbank
+from ..config import EmbedConfig, ModelConfig, TrainConfig, from_dict
+from ..preprocess.features import mfcc_from_fbank
 from ..shard import format as fmt
 from ..train.checkpoint import load_export
 from ..train.data import FBANK, describe
 from ..train.model import Extractor
+from .export import EmbeddingGraph, export, frontend, onnx_embedder
 
 log = logging.getLogger(__name__)
 Embedder = Callable[[np.ndarray, np.ndarray], np.ndarray]
+# Utterances on which an ONNX export is compared with this stage's embeddings.
+_CHECKED = 8
 
 
-def utterances(roots: list[str]) -> Iterator[tuple[str, np.ndarray, np.ndarray]]:
-    """(utterance id, raw log-mel [T, D], VAD mask [T]) for every utterance, each once."""
+@dataclass(frozen=True)
+class Utterance:
+    id: str
+    speaker: str
+    """"" where the shard does not know it."""
+    feats: np.ndarray
+    """Raw log-mel [T, D]."""
+    vad: np.ndarray
+    """Speech mask [T]."""
+
+
+def utterances(roots: list[str]) -> Iterator[Utterance]:
+    """Every utterance, each once, in index order."""
     for root in roots:
         for shard in fmt.read_index(root)["shards"]:
             for s in fmt.iter_tar(fmt.shard_url(root, FBANK, shard["name"])):
                 where = f"{root} shard {shard['name']} key {s['__key__']}"
                 meta = fmt.load_json(s["json"], where)
-                feats = fmt.load_npy(s["fbank.npy"], where).astype(np.float32)
-                yield meta.get("id") or s["__key__"], feats, fmt.load_npy(s["vad.npy"], where).astype(bool)
+                yield Utterance(
+                    meta.get("id") or s["__key__"],
+                    meta.get("speaker") or "",
+                    fmt.load_npy(s["fbank.npy"], where).astype(np.float32),
+                    fmt.load_npy(s["vad.npy"], where).astype(bool),
+                )
 
 
-def extractor_embedder(extractor: Extractor, vad: bool, cmn_window: int, max_frames: int) -> Embedder:
-    extractor.eval()
-
+def extractor_embedder(graph: EmbeddingGraph, max_frames: int) -> Embedder:
     @torch.no_grad()
     def embed(feats: np.ndarray, mask: np.ndarray) -> np.ndarray:
-        x = apply_cmn(torch.from_numpy(feats[mask] if vad else feats), cmn_window)
-        if len(x) < 2 * Extractor.context + 1:
-            x = torch.nn.functional.pad(x, (0, 0, 0, 2 * Extractor.context + 1 - len(x)), mode="replicate")
+        x = frontend(torch.from_numpy(feats), torch.from_numpy(mask), graph.vad, graph.cmn_window)
         # Long recordings are embedded in chunks and averaged, as Kaldi's nnet3-xvector-compute does.
         chunks = [x[i : i + max_frames] for i in range(0, len(x), max_frames)]
         chunks = [c for c in chunks if len(c) > 2 * Extractor.context] or chunks[:1]
         weights = torch.tensor([len(c) for c in chunks], dtype=torch.float32)
-        embs = torch.cat([extractor(c[None]) for c in chunks])
+        embs = torch.cat([graph.extractor(c[None]) for c in chunks])
         return ((embs * weights[:, None]).sum(0) / weights.sum()).numpy()
 
     return embed
@@ -64,53 +82,81 @@ def mfcc_stats_embedder(num_ceps: int) -> Embedder:
     return embed
 
 
-def make_embedder(cfg: EmbedConfig, train: TrainConfig) -> tuple[Embedder, dict[str, Any]]:
-    if cfg.method == "mfcc_stats":
-        return mfcc_stats_embedder(cfg.num_ceps), {"method": "mfcc_stats", "num_ceps": cfg.num_ceps}
+def extractor_graph(cfg: EmbedConfig, train: TrainConfig) -> tuple[EmbeddingGraph, dict[str, Any]]:
+    """The extractor (trained, or untrained from ``train``'s seed) with its frontend, and what it is."""
     if cfg.method == "random_init":
         from ..train.loop import build_model
 
         corpus = describe(cfg.shards, "")
         extractor = build_model(train, corpus, num_speakers=0).extractor
-        data = train.data
-        return extractor_embedder(extractor, data.vad, data.cmn_window, cfg.max_frames), {
-            "method": "random_init",
-            "seed": train.seed,
-        }
-    if not cfg.checkpoint:
-        raise ValueError("embed.checkpoint: method=model needs the training run folder (or its model.pt)")
-    blob = load_export(cfg.checkpoint)
-    from ..config import ModelConfig, from_dict
+        data = {"vad": train.data.vad, "cmn_window": train.data.cmn_window}
+        info = {"method": "random_init", "seed": train.seed, "feat_dim": corpus.feat_dim}
+        features = corpus.features
+    else:
+        if not cfg.checkpoint:
+            raise ValueError("embed.checkpoint: method=model needs the training run folder (or its model.pt)")
+        blob = load_export(cfg.checkpoint)
+        extractor = Extractor(blob["feat_dim"], from_dict(ModelConfig, blob["model"]))
+        extractor.load_state_dict(blob["state_dict"])
+        data, features = blob["data"], blob.get("features", {})
+        info = {"method": "model", "checkpoint": cfg.checkpoint, "step": blob["step"], "mode": blob["mode"]}
+        info["feat_dim"] = blob["feat_dim"]
+    info |= {"frontend": data, "features": features}
+    return EmbeddingGraph(extractor, data["vad"], data["cmn_window"]), info
 
-    extractor = Extractor(blob["feat_dim"], from_dict(ModelConfig, blob["model"]))
-    extractor.load_state_dict(blob["state_dict"])
-    data = blob["data"]
-    info = {"method": "model", "checkpoint": cfg.checkpoint, "step": blob["step"], "mode": blob["mode"]}
-    return extractor_embedder(extractor, data["vad"], data["cmn_window"], cfg.max_frames), info
+
+def check_export(model: bytes, samples: list[Utterance], embs: list[np.ndarray]) -> float:
+    """Largest difference between the ONNX graph's embeddings and this stage's on ``samples``."""
+    embed = onnx_embedder(model)
+    worst = max(float(np.abs(embed(u.feats, u.vad) - e).max()) for u, e in zip(samples, embs, strict=True))
+    scale = max(float(np.abs(e).max()) for e in embs)
+    if worst > 1e-3 * max(scale, 1.0):
+        raise RuntimeError(
+            f"the exported ONNX graph disagrees with the extractor by {worst:g} (scale {scale:g})"
+        )
+    return worst
 
 
 def run(cfg: EmbedConfig, train: TrainConfig | None = None) -> dict[str, Any]:
     if not cfg.shards or not cfg.output:
         raise ValueError("embed.shards and embed.output are required")
-    embed, info = make_embedder(cfg, train or TrainConfig())
+    if cfg.onnx and cfg.method == "mfcc_stats":
+        raise ValueError("embed.onnx: mfcc_stats has no network to export")
+    if cfg.method == "mfcc_stats":
+        graph, info = None, {"method": "mfcc_stats", "num_ceps": cfg.num_ceps}
+        embed = mfcc_stats_embedder(cfg.num_ceps)
+    else:
+        graph, info = extractor_graph(cfg, train or TrainConfig())
+        embed = extractor_embedder(graph, cfg.max_frames)
     total = sum(s["utterances"] for root in cfg.shards for s in fmt.read_index(root)["shards"])
-    keys, embs = [], []
-    for utt, feats, mask in tqdm(utterances(cfg.shards), total=total, desc=f"embed ({info['method']})"):
-        if not mask.any():
-            mask = np.ones_like(mask)
-        keys.append(utt)
-        embs.append(embed(feats, mask))
+    keys, speakers, embs, samples = [], [], [], []
+    for utt in tqdm(utterances(cfg.shards), total=total, desc=f"embed ({info['method']})"):
+        keys.append(utt.id)
+        speakers.append(utt.speaker)
+        embs.append(embed(utt.feats, utt.vad if utt.vad.any() else np.ones_like(utt.vad)))
+        if len(samples) < _CHECKED and len(utt.feats) <= cfg.max_frames:
+            samples.append((utt, embs[-1]))
     if len(set(keys)) != len(keys):
         raise ValueError("embed: duplicate utterance ids across the shard sets; embed them separately")
     buf = io.BytesIO()
-    np.savez(buf, keys=np.array(keys, dtype=str), embeddings=np.stack(embs).astype(np.float32))
+    np.savez(
+        buf,
+        keys=np.array(keys, dtype=str),
+        speakers=np.array(speakers, dtype=str),
+        embeddings=np.stack(embs).astype(np.float32),
+    )
     storage.write_bytes(cfg.output, buf.getvalue())
     summary = {
         **info,
         "utterances": len(keys),
         "indexed": total,
+        "labelled": sum(1 for s in speakers if s),
         "dim": int(embs[0].shape[0]),
         "output": cfg.output,
     }
+    if cfg.onnx and graph is not None:
+        model = export(cfg.onnx, graph, info["feat_dim"], {k: v for k, v in summary.items() if k != "output"})
+        checked = check_export(model, [u for u, _ in samples], [e for _, e in samples])
+        summary["onnx"] = {"path": cfg.onnx, "checked_utterances": len(samples), "max_abs_diff": checked}
     log.info("embedded %d utterances -> %s", len(keys), cfg.output)
     return summary

@@ -56,6 +56,12 @@ def _mel_matrix(sample_rate: int, n_fft: int, num_bins: int, low: float, high: f
     return torch.from_numpy(weights.astype(np.float32))
 
 
+def mel_weights(cfg: FeatureConfig) -> torch.Tensor:
+    """The filterbank [n_fft/2 + 1, num_mel_bins] that :func:`fbank` applies to the power spectrum."""
+    _, _, n_fft = frame_params(cfg)
+    return _mel_matrix(cfg.sample_rate, n_fft, cfg.num_mel_bins, cfg.low_freq, cfg.high_freq)
+
+
 @functools.lru_cache(maxsize=8)
 def _povey_window(win: int) -> torch.Tensor:
     n = torch.arange(win, dtype=torch.float64)
@@ -103,14 +109,15 @@ def energy_vad(log_energy: torch.Tensor, cfg: FeatureConfig) -> torch.Tensor:
 def apply_cmn(feats: torch.Tensor, window: int = 0) -> torch.Tensor:
     """Subtract the mean: of the whole utterance (window=0) or of a centred sliding window (Kaldi's apply-cmvn-sliding
     with --center, which shifts the window inside the utterance at the edges)."""
-    n = feats.shape[0]
-    if n == 0:
-        return feats
-    if window <= 0 or n <= window:
+    if window <= 0:
         return feats - feats.mean(dim=0, keepdim=True)
-    start = (torch.arange(n) - window // 2).clamp(0, n - window)
+    n = feats.shape[0]
+    # A window longer than the utterance is the whole utterance. No branch on the length: the exported (ONNX)
+    # embedding graph runs this with the frame count unknown until run time.
+    width = torch.sym_min(window, n)
+    start = (torch.arange(n) - width // 2).clamp(0, n - width)
     csum = torch.cat([torch.zeros(1, feats.shape[1], dtype=feats.dtype), feats.cumsum(0)])
-    return feats - (csum[start + window] - csum[start]) / window
+    return feats - (csum[start + width] - csum[start]) / width
 
 
 def mfcc_from_fbank(log_mel: torch.Tensor, num_ceps: int, lifter: float = 22.0) -> torch.Tensor:

@@ -1,4 +1,5 @@
-"""The ``embed`` stage's embeddings file: an ``.npz`` of ``keys`` (str [N]) and ``embeddings`` (float [N, D]).
+"""The ``embed`` stage's embeddings file: an ``.npz`` of ``keys`` (str [N]), ``embeddings`` (float [N, D]) and,
+optionally, ``speakers`` (str [N], "" where unknown; the labels LDA/PLDA and cohort averaging need).
 
 It is read with ``allow_pickle=False``, so a file from elsewhere cannot run code when it is scored.
 """
@@ -25,9 +26,15 @@ def preview(keys: np.ndarray) -> str:
 
 
 class Embeddings:
-    """Vectors keyed by utterance, with vectorised key lookup."""
+    """Vectors keyed by utterance, with vectorised key lookup and the speaker of each ("" where unknown)."""
 
-    def __init__(self, keys: np.ndarray, vectors: np.ndarray, source: str = "<memory>") -> None:
+    def __init__(
+        self,
+        keys: np.ndarray,
+        vectors: np.ndarray,
+        source: str = "<memory>",
+        speakers: np.ndarray | None = None,
+    ) -> None:
         if keys.ndim != 1 or keys.dtype.kind != "U":
             raise EmbeddingsError(f"{source}: keys must be a 1-D array of str, got {keys.dtype} {keys.shape}")
         if vectors.ndim != 2 or vectors.dtype.kind != "f" or len(vectors) != len(keys):
@@ -35,11 +42,18 @@ class Embeddings:
                 f"{source}: embeddings must be a float array [N={len(keys)}, D], "
                 f"got {vectors.dtype} {vectors.shape}"
             )
+        if speakers is None:
+            speakers = np.full(len(keys), "")
+        if speakers.shape != keys.shape or speakers.dtype.kind != "U":
+            raise EmbeddingsError(
+                f"{source}: speakers must be a 1-D array of str like keys, got {speakers.dtype} {speakers.shape}"
+            )
         bad = ~np.isfinite(vectors).all(axis=1)
         if bad.any():
             raise EmbeddingsError(f"{source}: {bad.sum()} embeddings are not finite: {preview(keys[bad])}")
         self.keys = keys
         self.vectors = vectors
+        self.speakers = speakers
         self.source = source
         self._order = np.argsort(keys, kind="stable")
         self._sorted = keys[self._order]
@@ -77,4 +91,4 @@ def load_embeddings(url: str) -> Embeddings:
     missing = {"keys", "embeddings"} - set(arrays)
     if missing:
         raise EmbeddingsError(f"{url}: no array named {', '.join(sorted(missing))} (has {sorted(arrays)})")
-    return Embeddings(arrays["keys"], arrays["embeddings"], url)
+    return Embeddings(arrays["keys"], arrays["embeddings"], url, arrays.get("speakers"))

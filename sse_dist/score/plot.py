@@ -58,6 +58,7 @@ def det_png(
     p_target: float,
     n_targets: int,
     n_nontargets: int,
+    system: str = "",
 ) -> bytes:
     """The DET curve ``(p_fa, p_miss)`` with its EER point, as a PNG image."""
     fa_low, fa_high = _axis_limits(n_nontargets, eer)
@@ -79,7 +80,9 @@ def det_png(
     _percent_axis(ax.set_ylim, ax.set_yticks, miss_low, miss_high)
     ax.set_xlabel("False-alarm rate (%)")
     ax.set_ylabel("Miss rate (%)")
-    ax.set_title(f"EER {100 * eer:.2f}%   minDCF(p={p_target:g}) {min_dcf:.4f}")
+    ax.set_title(
+        f"{system + ':   ' if system else ''}EER {100 * eer:.2f}%   minDCF(p={p_target:g}) {min_dcf:.4f}"
+    )
     ax.grid(True, lw=0.4, alpha=0.6)
     # Below the curve: a DET curve falls from top left to bottom right, so this corner stays clear.
     ax.legend(loc="lower left")

@@ -1,4 +1,5 @@
-"""The ``score`` stage: embeddings + trial list -> scores, EER/minDCF JSON and a DET plot."""
+"""The ``score`` stage: embeddings + trial list -> backend scores (optionally AS-normed), EER/minDCF JSON and a
+DET plot."""
 
 from __future__ import annotations
 
@@ -9,15 +10,15 @@ import numpy as np
 
 from .. import storage
 from ..config import ConfigError, ScoreConfig
-from .backends import make_backend
-from .embeddings import load_embeddings
+from .backends import Backend, make_backend
+from .embeddings import Embeddings, load_embeddings
 from .metrics import det_curve, eer, min_dcf
+from .normalise import asnorm, speaker_means, top_stats
 from .plot import det_png
 from .trials import Trials, read_trials, resolve
 
 log = logging.getLogger(__name__)
 
-BACKEND = "cosine"
 # Operating points reported whatever p_target is, so runs configured differently stay comparable
 # (0.01: VoxCeleb / SRE16-18; 0.001: SRE08-10 "new" DCF).
 REPORTED_P_TARGETS = (0.01, 0.001)
@@ -33,9 +34,47 @@ def _check(cfg: ScoreConfig) -> None:
     for name in ("embeddings", "trials", "output"):
         if not getattr(cfg, name):
             raise ConfigError(f"{name}: must be set")
+    if cfg.backend == "plda" and not cfg.train_embeddings:
+        raise ConfigError("train_embeddings: backend plda needs embeddings of labelled training speakers")
+    if cfg.score_norm == "asnorm" and not (cfg.cohort_embeddings or cfg.train_embeddings):
+        raise ConfigError("cohort_embeddings: asnorm needs a cohort (or train_embeddings to use as one)")
 
 
-def summarise(scores: np.ndarray, labels: np.ndarray, cfg: ScoreConfig) -> dict[str, Any]:
+def load_cohort(cfg: ScoreConfig, train: Embeddings | None, scored: Embeddings) -> np.ndarray:
+    """The asnorm cohort's vectors (float64), per-speaker means if so configured."""
+    cohort = load_embeddings(cfg.cohort_embeddings) if cfg.cohort_embeddings else train
+    assert cohort is not None  # _check
+    shared = np.count_nonzero(scored.lookup(cohort.keys) >= 0)
+    if shared:
+        # A trial utterance in its own cohort scores against itself: its top cohort statistics are inflated.
+        log.warning("%d cohort utterances of %s are also in %s", shared, cohort.source, scored.source)
+    return speaker_means(cohort) if cfg.cohort_speaker_means else cohort.vectors.astype(np.float64)
+
+
+def score_trials(
+    backend: Backend,
+    vectors: np.ndarray,
+    enroll: np.ndarray,
+    test: np.ndarray,
+    cohort: np.ndarray | None = None,
+    top_n: int = 0,
+) -> np.ndarray:
+    """Score trials (row indices into ``vectors``), AS-normalised against ``cohort`` when one is given."""
+    used, rows = np.unique(np.concatenate([enroll, test]), return_inverse=True)
+    scored = vectors[used].astype(np.float64)
+    project = backend.prepare(scored)
+    space = project(scored)
+    enroll_rows, test_rows = rows[: len(enroll)], rows[len(enroll) :]
+    raw = space.pairs(enroll_rows, test_rows)
+    if cohort is None:
+        return raw
+    mean, std = top_stats(space, project(cohort), min(top_n, len(cohort)))
+    return asnorm(raw, enroll_rows, test_rows, mean, std)
+
+
+def summarise(
+    scores: np.ndarray, labels: np.ndarray, cfg: ScoreConfig, backend: dict[str, Any]
+) -> dict[str, Any]:
     p_target = cfg.p_target
     summary: dict[str, Any] = {"eer_percent": 100 * eer(scores, labels)}
     for p in sorted({p_target, *REPORTED_P_TARGETS}, reverse=True):
@@ -46,8 +85,9 @@ def summarise(scores: np.ndarray, labels: np.ndarray, cfg: ScoreConfig) -> dict[
         "trials": len(labels),
         "targets": n_targets,
         "nontargets": len(labels) - n_targets,
-        "backend": BACKEND,
-        "mean_subtraction": cfg.mean_subtraction,
+        "backend": cfg.backend,
+        **backend,
+        "score_norm": cfg.score_norm,
     }
     return summary
 
@@ -71,8 +111,15 @@ def run(cfg: ScoreConfig) -> dict[str, Any]:
     embeddings = load_embeddings(cfg.embeddings)
     trials = read_trials(cfg.trials)
     enroll, test = resolve(trials, embeddings)
-    scores = make_backend(BACKEND, cfg)(embeddings.vectors, enroll, test)
-    summary = summarise(scores, trials.labels, cfg)
+    train = load_embeddings(cfg.train_embeddings) if cfg.train_embeddings else None
+    backend = make_backend(cfg, train)
+    facts = backend.describe()
+    cohort = None
+    if cfg.score_norm == "asnorm":
+        cohort = load_cohort(cfg, train, embeddings)
+        facts["cohort_size"] = min(cfg.cohort_size, len(cohort))
+    scores = score_trials(backend, embeddings.vectors, enroll, test, cohort, cfg.cohort_size)
+    summary = summarise(scores, trials.labels, cfg, facts)
 
     stem = output_stem(cfg.output)
     write_scores(f"{stem}.scores", trials, scores)
@@ -85,6 +132,7 @@ def run(cfg: ScoreConfig) -> dict[str, Any]:
         p_target=cfg.p_target,
         n_targets=summary["targets"],
         n_nontargets=summary["nontargets"],
+        system=cfg.backend + (" + AS-norm" if cfg.score_norm == "asnorm" else ""),
     )
     storage.write_bytes(f"{stem}.det.png", png)
     # The JSON goes last: its presence means the score file and the plot are complete too.

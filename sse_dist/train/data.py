@@ -1,4 +1,5 @@
-"""The training input pipeline: resampled WebDataset shards -> joined fields -> segment pairs -> batches.
+"""The training input pipeline: resampled WebDataset shards -> joined fields -> (augmented source copy) ->
+mean normalisation -> segment pairs -> (source masks) -> batches.
 
 Every rank (and every loader worker) draws shards at random with replacement from the whole shard list, so
 ranks need no shard assignment, any world size works, and ``with_epoch`` gives every rank the same number of
@@ -19,9 +20,10 @@ import torch
 import webdataset as wds
 
 from .. import storage
-from ..config import DataConfig
+from ..config import AugmentConfig, DataConfig, FeatureConfig, MaskAugmentConfig, from_dict
 from ..preprocess.features import apply_cmn
 from ..shard import format as fmt
+from .augment import Augmenter, mask
 
 FBANK = "fbank"
 SKIP_REASONS = ("missing_field", "too_short")
@@ -43,6 +45,8 @@ class Corpus:
     """Phone classes of the phone field (0 when training without phone conditioning)."""
     utterances: int
     hours: float
+    features: dict[str, Any]
+    """The fbank settings of the (first) shard set, as recorded by ``preprocess``."""
 
 
 def field_summary(root: str, field: str) -> dict[str, Any]:
@@ -56,11 +60,12 @@ def field_summary(root: str, field: str) -> dict[str, Any]:
 
 
 def describe(roots: Iterable[str], phones_field: str) -> Corpus:
-    shards, speakers, dims, classes, utts, seconds = [], set(), set(), set(), 0, 0.0
+    shards, speakers, dims, classes, utts, seconds, features = [], set(), set(), set(), 0, 0.0, {}
     for root in roots:
         index = fmt.read_index(root)
         fbank = field_summary(root, FBANK)
         dims.add(int(fbank["feat_dim"]))
+        features = features or fbank["features"]
         if phones_field:
             classes.add(int(field_summary(root, phones_field)["num_classes"]))
         shards += [fmt.shard_url(root, FBANK, s["name"]) for s in index["shards"]]
@@ -73,7 +78,8 @@ def describe(roots: Iterable[str], phones_field: str) -> Corpus:
         )
     if not shards:
         raise fmt.ShardError("no shards to train on (train.shards is empty)")
-    return Corpus(shards, sorted(speakers), dims.pop(), classes.pop() if classes else 0, utts, seconds / 3600)
+    num_phones = classes.pop() if classes else 0
+    return Corpus(shards, sorted(speakers), dims.pop(), num_phones, utts, seconds / 3600, features)
 
 
 def open_shards(src: Iterable[dict[str, str]], fields: list[str]) -> Iterator[Sample]:
@@ -87,8 +93,8 @@ def open_shards(src: Iterable[dict[str, str]], fields: list[str]) -> Iterator[Sa
 def to_arrays(
     src: Iterable[Sample], cfg: DataConfig, phones_field: str, spk2idx: dict[str, int]
 ) -> Iterator[Sample]:
-    """Decode features (VAD, mean normalisation), phones and the speaker label. Hard phones stay indices until
-    the batch is built, so only the target segment's frames are ever one-hot encoded."""
+    """Decode features (raw log-mel of the VAD's speech frames), phones and the speaker label. Hard phones stay
+    indices until the batch is built, so only the target segment's frames are ever one-hot encoded."""
     for s in src:
         if "__missing__" in s:
             yield {"__skipped__": "missing_field"}
@@ -101,10 +107,55 @@ def to_arrays(
             feats, phones = feats[keep], phones[keep]
         label = spk2idx.get(fmt.load_json(s["json"], where).get("speaker"), -1) if spk2idx else -1
         yield {
-            "feats": apply_cmn(torch.from_numpy(feats), cfg.cmn_window),
+            "feats": torch.from_numpy(feats),
             "phones": torch.from_numpy(phones.astype(np.int64 if phones.ndim == 1 else np.float32)),
             "label": label,
         }
+
+
+def _rng(seed: int, stage: int) -> np.random.Generator:
+    # One stream per (seed, loader worker, stage): stages draw independently, workers differ, reruns repeat.
+    return np.random.default_rng([seed, wds.utils.pytorch_worker_seed(), stage])
+
+
+def augment_source(
+    src: Iterable[Sample], cfg: AugmentConfig, features: FeatureConfig, seed: int
+) -> Iterator[Sample]:
+    """Give each utterance a ``source_feats`` copy with noise and reverberation (raw log-mel), and cut the
+    target from the clean utterance, the same copy, or an independent one (``cfg.target``)."""
+    augmenter = Augmenter(cfg, features, _rng(seed, 1))
+    for s in src:
+        if "__skipped__" in s or not augmenter.enabled:
+            yield s
+            continue
+        augmenter.observe(s["feats"])
+        source = augmenter(s["feats"])
+        if cfg.target == "same":
+            target = source
+        elif cfg.target == "independent":
+            target = augmenter(s["feats"])
+        else:
+            target = s["feats"]
+        yield {**s, "source_feats": source, "feats": target}
+
+
+def normalise(src: Iterable[Sample], cmn_window: int) -> Iterator[Sample]:
+    """Mean normalisation of the utterance and, if it has one, of its augmented source copy."""
+    for s in src:
+        if "__skipped__" in s:
+            yield s
+            continue
+        out = {**s, "feats": apply_cmn(s["feats"], cmn_window)}
+        if "source_feats" in s:
+            out["source_feats"] = apply_cmn(s["source_feats"], cmn_window)
+        yield out
+
+
+def mask_source(src: Iterable[Sample], cfg: MaskAugmentConfig, seed: int) -> Iterator[Sample]:
+    """SpecAugment time and frequency masks on the (normalised) source segment."""
+    rng = _rng(seed, 2)
+    for s in src:
+        yield s if "__skipped__" in s else {**s, "source": mask(s["source"], cfg, rng)}
 
 
 def _pick(rng: np.random.Generator, ranges: list[tuple[int, int]]) -> int:
@@ -119,7 +170,8 @@ def _pick(rng: np.random.Generator, ranges: list[tuple[int, int]]) -> int:
 
 
 def cut_pairs(src: Iterable[Sample], cfg: DataConfig, seed: int) -> Iterator[Sample]:
-    """A source segment and a disjoint target segment (before or after it) from each utterance."""
+    """A source segment and a disjoint target segment (before or after it) from each utterance; the source is
+    cut from the augmented copy where there is one."""
     rng = np.random.default_rng([seed, wds.utils.pytorch_worker_seed()])
     s_len, t_len = cfg.source_frames, cfg.target_frames
     for s in src:
@@ -133,7 +185,7 @@ def cut_pairs(src: Iterable[Sample], cfg: DataConfig, seed: int) -> Iterator[Sam
         a = _pick(rng, [r for r in [(0, n - s_len - t_len), (t_len, n - s_len)] if r[0] <= r[1]])
         b = _pick(rng, [r for r in [(0, a - t_len), (a + s_len, n - t_len)] if r[0] <= r[1]])
         yield {
-            "source": s["feats"][a : a + s_len],
+            "source": s.get("source_feats", s["feats"])[a : a + s_len],
             "target": s["feats"][b : b + t_len],
             "phones": s["phones"][b : b + t_len],
             "label": s["label"],
@@ -187,7 +239,10 @@ def build_loader(
         wds.pipelinefilter(open_shards)(fields),
         wds.shuffle(cfg.shuffle_buffer, initial=min(cfg.shuffle_buffer, 100)),
         wds.pipelinefilter(to_arrays)(cfg, phones_field, spk2idx),
+        wds.pipelinefilter(augment_source)(cfg.augment, from_dict(FeatureConfig, corpus.features), seed),
+        wds.pipelinefilter(normalise)(cfg.cmn_window),
         wds.pipelinefilter(cut_pairs)(cfg, seed),
+        wds.pipelinefilter(mask_source)(cfg.augment.masks, seed),
         wds.pipelinefilter(batch_pairs)(micro_batch, corpus.num_phones),
     )
     loader = wds.WebLoader(pipeline, batch_size=None, num_workers=cfg.num_workers, persistent_workers=False)

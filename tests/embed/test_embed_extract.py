@@ -23,6 +23,11 @@ def _load(path):
         return list(z["keys"]), z["embeddings"]
 
 
+def _speakers(path):
+    with np.load(io.BytesIO(storage.read_bytes(path)), allow_pickle=False) as z:
+        return list(z["speakers"])
+
+
 def _ids(root):
     index = fmt.read_index(root)
     keys = [k for s in index["shards"] for k in s["keys"]]
@@ -39,6 +44,8 @@ def test_every_utterance_is_embedded_once_by_each_method(shard_sets, tmp_path):
         keys, embs = _load(out)
         assert keys == _ids(test) and summary["utterances"] == summary["indexed"] == len(keys)
         assert np.isfinite(embs).all()
+        # The synthetic corpus names utterances <speaker>-<index>; its utt2spk travelled through the shards.
+        assert _speakers(out) == [k.split("-")[0] for k in keys] and summary["labelled"] == len(keys)
         dims[method] = embs.shape[1]
     assert dims == {"random_init": 24, "mfcc_stats": 26}
 
@@ -59,10 +66,10 @@ def test_exported_model_gives_the_same_embeddings_as_the_module(shard_sets, tmp_
     out = str(tmp_path / "model.npz")
     embed(EmbedConfig(method="model", checkpoint=run_dir, shards=[shard_sets["test"]], output=out))
     keys, embs = _load(out)
-    utt, feats, vad = next(utterances([shard_sets["test"]]))
+    first = next(utterances([shard_sets["test"]]))
     with torch.no_grad():
-        direct = extractor(apply_cmn(torch.from_numpy(feats[vad]), 0)[None])[0].numpy()
-    assert keys[0] == utt
+        direct = extractor(apply_cmn(torch.from_numpy(first.feats[first.vad]), 0)[None])[0].numpy()
+    assert keys[0] == first.id
     np.testing.assert_allclose(embs[0], direct, rtol=1e-4, atol=1e-5)
     # The untrained baseline is this very initialisation.
     rand = str(tmp_path / "rand.npz")

@@ -17,6 +17,14 @@ def test_loads_keys_and_vectors(tmp_path):
     assert list(embeddings.keys) == ["b", "a"]
     assert embeddings.vectors.shape == (2, 3)
     assert list(embeddings.lookup(np.array(["a", "zz", "b"]))) == [1, -1, 0]
+    # Files without speakers (older ones, unlabelled data) read as unknown speakers.
+    assert list(embeddings.speakers) == ["", ""]
+
+
+def test_loads_speakers(tmp_path):
+    path = str(tmp_path / "emb.npz")
+    write_npz(path, keys=np.array(["b", "a"]), embeddings=np.ones((2, 3)), speakers=np.array(["s1", ""]))
+    assert list(load_embeddings(path).speakers) == ["s1", ""]
 
 
 def test_duplicate_keys_are_refused(tmp_path):
@@ -42,6 +50,10 @@ def test_object_arrays_are_not_unpickled(tmp_path):
         (
             {"keys": np.array(["a", "b"]), "embeddings": np.array([[0.0], [np.inf]])},
             "1 embeddings are not finite: b",
+        ),
+        (
+            {"keys": np.array(["a", "b"]), "embeddings": np.ones((2, 3)), "speakers": np.array(["s"])},
+            "speakers must be a 1-D array of str like keys",
         ),
     ],
 )

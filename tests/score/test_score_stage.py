@@ -52,6 +52,7 @@ def test_run_end_to_end(tmp_path, kaldi_form):
         "nontargets": len(trials) - n_targets,
         "backend": "cosine",
         "mean_subtraction": True,
+        "score_norm": "none",
     }
     assert (tmp_path / "out" / "result.det.png").read_bytes().startswith(b"\x89PNG")
 
@@ -102,3 +103,51 @@ def test_unset_paths_are_config_errors(missing):
     setattr(cfg, missing, "")
     with pytest.raises(ConfigError, match=f"^{missing}: must be set"):
         run(cfg)
+
+
+def test_plda_with_asnorm_end_to_end(tmp_path):
+    root = str(tmp_path)
+    trials = write_inputs(root, num_speakers=6, utts=4, spread=0.5, seed=1)
+    # Training speakers (disjoint from the trials' speakers), labelled; two unlabelled utterances ride along.
+    keys, vectors = gaussian_speakers(num_speakers=30, utts=6, spread=0.5, seed=2)
+    speakers = np.array([f"train-{k.split('-')[0]}" for k in keys])
+    speakers[:2] = ""
+    write_npz(
+        storage.join(root, "train.npz"),
+        keys=np.char.add("train-", keys),
+        embeddings=vectors,
+        speakers=speakers,
+    )
+    summary = run(
+        config(
+            root,
+            backend="plda",
+            train_embeddings=storage.join(root, "train.npz"),
+            lda_dim=16,
+            score_norm="asnorm",
+            cohort_size=20,
+        )
+    )
+    assert summary["eer_percent"] < 5
+    assert {k: summary[k] for k in list(summary)[-8:]} == {
+        "nontargets": len(trials) - sum(label for *_, label in trials),
+        "backend": "plda",
+        "lda_dim": 16,
+        "plda_iterations": 10,
+        "train_utterances": 178,
+        "train_speakers": 30,
+        "score_norm": "asnorm",
+        "cohort_size": 20,  # cohort: 30 speaker means and the 2 unlabelled utterances
+    }
+
+
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        ({"backend": "plda"}, "train_embeddings: backend plda needs"),
+        ({"score_norm": "asnorm"}, "cohort_embeddings: asnorm needs a cohort"),
+    ],
+)
+def test_backends_without_their_training_data_are_config_errors(overrides, message):
+    with pytest.raises(ConfigError, match=message):
+        run(ScoreConfig(embeddings="e.npz", trials="t", output="o.json", **overrides))
