@@ -21,10 +21,11 @@ import webdataset as wds
 from .. import storage
 from ..config import DataConfig
 from ..preprocess.features import apply_cmn
+from ..preprocess.phones.base import ALIGNED
 from ..shard import format as fmt
 
 FBANK = "fbank"
-SKIP_REASONS = ("missing_field", "too_short")
+SKIP_REASONS = ("missing_field", "too_short", "unaligned")
 # A loader that sees this many unusable utterances in a row would otherwise spin forever on a bad shard set.
 _MAX_CONSECUTIVE_SKIPS = 20000
 Sample = dict[str, Any]
@@ -101,10 +102,12 @@ def to_arrays(
             keep = fmt.load_npy(s["vad.npy"], where).astype(bool)
             feats, phones = feats[keep], phones[keep]
         meta = fmt.load_json(s["json"], where)
+        how = s.get(f"{phones_field}.json")
         yield {
             "feats": apply_cmn(torch.from_numpy(feats), cfg.cmn_window),
             "phones": torch.from_numpy(phones.astype(np.float32)),
             "label": spk2idx.get(meta.get("speaker"), -1),
+            "how": fmt.load_json(how, where).get("how") if how else None,
         }
 
 
@@ -141,6 +144,26 @@ def cut_pairs(src: Iterable[Sample], cfg: DataConfig, seed: int) -> Iterator[Sam
         }
 
 
+def cut_chunks(src: Iterable[Sample], cfg: DataConfig, seed: int) -> Iterator[Sample]:
+    """Phone classifier training: a chunk of ``source_frames`` frames of each force-aligned utterance, with the
+    labels of those same frames (phone-loop decodes are too noisy to learn from, and are counted instead)."""
+    rng = np.random.default_rng([seed, wds.utils.pytorch_worker_seed()])
+    for s in src:
+        if "__skipped__" in s:
+            yield s
+            continue
+        if s["how"] != ALIGNED:
+            yield {"__skipped__": "unaligned"}
+            continue
+        n, size = len(s["feats"]), cfg.source_frames
+        if n < size:
+            yield {"__skipped__": "too_short"}
+            continue
+        a = int(rng.integers(n - size + 1))
+        chunk = s["feats"][a : a + size]
+        yield {"source": chunk, "target": chunk[:0], "phones": s["phones"][a : a + size], "label": s["label"]}
+
+
 def batch_pairs(src: Iterable[Sample], size: int) -> Iterator[Sample]:
     """Stack ``size`` pairs; the batch also carries the tally of samples skipped while it was filled."""
     pairs: list[Sample] = []
@@ -153,7 +176,8 @@ def batch_pairs(src: Iterable[Sample], size: int) -> Iterator[Sample]:
             if run >= _MAX_CONSECUTIVE_SKIPS:
                 raise fmt.ShardError(
                     f"{run} utterances in a row were unusable ({dict(skipped)}): too short for "
-                    "train.data.source_frames + target_frames after VAD, or the phone field is missing"
+                    "train.data.source_frames + target_frames after VAD, the phone field is missing, or (phones "
+                    "mode) it holds no force-aligned utterances"
                 )
             continue
         run = 0
@@ -177,14 +201,16 @@ def build_loader(
     num_batches: int,
     spk2idx: dict[str, int],
     seed: int,
+    chunks: bool = False,
 ) -> wds.WebLoader:
+    """Batches of segment pairs, or (``chunks``, for the phone classifier) of labelled chunks."""
     fields = [FBANK] + ([phones_field] if phones_field else [])
     pipeline = wds.DataPipeline(
         wds.ResampledShards(corpus.shards, seed=seed, deterministic=True),
         wds.pipelinefilter(open_shards)(fields),
         wds.shuffle(cfg.shuffle_buffer, initial=min(cfg.shuffle_buffer, 100)),
         wds.pipelinefilter(to_arrays)(cfg, phones_field, corpus.num_phones, spk2idx),
-        wds.pipelinefilter(cut_pairs)(cfg, seed),
+        wds.pipelinefilter(cut_chunks if chunks else cut_pairs)(cfg, seed),
         wds.pipelinefilter(batch_pairs)(micro_batch),
     )
     loader = wds.WebLoader(pipeline, batch_size=None, num_workers=cfg.num_workers, persistent_workers=False)

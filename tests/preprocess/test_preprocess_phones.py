@@ -1,10 +1,14 @@
 import numpy as np
 import pytest
-import torch
 
-from sse_dist.config import FeatureConfig
+from sse_dist.config import FeatureConfig, PhoneConfig
 from sse_dist.phoneset import INDEX, NUM_PHONES, PHONES, normalise, to_index
 from sse_dist.preprocess.phones import PhoneError, make_source
+from sse_dist.preprocess.phones.base import Utterance
+
+
+def _utt(meta, frames=50):
+    return Utterance("k", meta, np.zeros((frames, 40), np.float32), np.ones(frames, bool), {})
 
 
 def test_inventory_is_silence_plus_39_arpabet():
@@ -21,10 +25,11 @@ def test_normalise_folds_variants_and_is_total(symbol, phone):
 
 
 def test_alignment_source_puts_phones_on_the_frame_grid():
-    cfg = FeatureConfig()
-    source = make_source("alignment", cfg)
+    source = make_source(PhoneConfig(source="alignment"), FeatureConfig())
     meta = {"phones": [[0.0, 0.2, "SIL"], [0.2, 0.1, "AH0"], [0.3, 0.15, "T"]]}
-    labels = source(meta, torch.zeros(50, 40))
+    result = source.label(_utt(meta))
+    labels = result.values
+    assert result.how == "aligned"
     assert labels.dtype == np.uint8 and labels.shape == (50,)
     # Frame t is centred at 10 ms * t + 12.5 ms.
     assert labels[18] == INDEX["SIL"] and labels[19] == INDEX["AH"]
@@ -34,4 +39,4 @@ def test_alignment_source_puts_phones_on_the_frame_grid():
 
 def test_alignment_source_without_alignment_fails_clearly():
     with pytest.raises(PhoneError, match="no time alignment"):
-        make_source("alignment", FeatureConfig())({}, torch.zeros(10, 40))
+        make_source(PhoneConfig(source="alignment"), FeatureConfig()).label(_utt({}, 10))
