@@ -195,8 +195,9 @@ class PreprocessConfig:
     """Ray cluster to join; empty means ``RAY_ADDRESS`` from the environment, else a local cluster."""
     num_cpus: int = 0
     """CPUs of the local cluster (0: all of this machine); ignored when joining a cluster."""
-    overwrite: bool = False
-    """Recompute shards that are already finished (by default a rerun skips them)."""
+    overwrite: list[str] = field(default_factory=list)
+    """Fields to recompute even where finished, e.g. ``[nn]`` (by default a rerun skips finished shards; the
+    fbank field is recomputed only if named)."""
     features: FeatureConfig = field(default_factory=FeatureConfig)
     """Filterbank and VAD settings."""
     phones: PhoneConfig = field(default_factory=PhoneConfig)
@@ -204,6 +205,8 @@ class PreprocessConfig:
 
     def validate(self) -> None:
         _require(self.num_cpus >= 0, "num_cpus", "must be >= 0")
+        fields = {"fbank", self.phones.field} if self.phones.source else {"fbank"}
+        _require(set(self.overwrite) <= fields, "overwrite", f"fields this run computes: {sorted(fields)}")
 
 
 @dataclass

@@ -166,7 +166,7 @@ def run(cfg: PreprocessConfig) -> dict[str, Any]:
     counts: dict[str, dict[str, int]] = {}
     try:
         want = fbank_fingerprint(cfg.features)
-        todo = [s for s in shards if cfg.overwrite or not is_done(s[0], FBANK, s[1], want)]
+        todo = [s for s in shards if FBANK in cfg.overwrite or not is_done(s[0], FBANK, s[1], want)]
         counts[FBANK] = {"processed": len(todo), "skipped": len(shards) - len(todo)}
         log.info("preprocess fbank: %d of %d shards to do", len(todo), len(shards))
         if todo:
@@ -176,7 +176,8 @@ def run(cfg: PreprocessConfig) -> dict[str, Any]:
             cls = source_class(cfg.phones.source)
             cls.prepare(cfg, ensure_ray)
             want = phone_fingerprint(cfg.phones, cfg.features, cls.identity(cfg.phones))
-            todo = [s for s in shards if cfg.overwrite or not is_done(s[0], cfg.phones.field, s[1], want)]
+            redo = cfg.phones.field in cfg.overwrite
+            todo = [s for s in shards if redo or not is_done(s[0], cfg.phones.field, s[1], want)]
             counts[cfg.phones.field] = {"processed": len(todo), "skipped": len(shards) - len(todo)}
             log.info("preprocess %s: %d of %d shards to do", cfg.phones.field, len(todo), len(shards))
             if todo:

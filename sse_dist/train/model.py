@@ -167,11 +167,14 @@ class PhoneClassifier(nn.Module):
 
     @torch.no_grad()
     def posteriors(self, utterances: list[torch.Tensor]) -> list[torch.Tensor]:
-        """Each [T_i, feat_dim] -> [T_i, classes], in one batch. Edges are padded by repeating the first and last
-        frames; the convolutions have no padding of their own, so an utterance's output never sees its
-        neighbours' frames and batching changes nothing."""
+        """Each [T_i, feat_dim] -> [T_i, classes], in one pass without padding waste: every utterance gets its
+        edges repeated ``context`` frames and they are concatenated in time. The convolutions have no padding
+        of their own, so output frame t sees input frames t..t+2*context: an utterance's outputs never see its
+        neighbours' frames, and batching changes nothing."""
         c = self.context
         padded = [torch.cat([u[:1].expand(c, -1), u, u[-1:].expand(c, -1)]) for u in utterances]
-        batch = nn.utils.rnn.pad_sequence(padded, batch_first=True)
-        probs = self.logits(batch).softmax(-1)
-        return [p[: len(u)] for p, u in zip(probs, utterances)]
+        starts = [0]
+        for p in padded[:-1]:
+            starts.append(starts[-1] + len(p))
+        probs = self.logits(torch.cat(padded)[None])[0].softmax(-1)
+        return [probs[s : s + len(u)] for s, u in zip(starts, utterances)]

@@ -1,3 +1,5 @@
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -40,3 +42,22 @@ def test_alignment_source_puts_phones_on_the_frame_grid():
 def test_alignment_source_without_alignment_fails_clearly():
     with pytest.raises(PhoneError, match="no time alignment"):
         make_source(PhoneConfig(source="alignment"), FeatureConfig()).label(_utt({}, 10))
+
+
+def test_every_pocketsphinx_phone_maps_into_the_inventory_without_loss():
+    pocketsphinx = pytest.importorskip("pocketsphinx")
+    model = Path(pocketsphinx.get_model_path()) / "en-us"
+    lines = (model / "cmudict-en-us.dict").read_text().splitlines()
+    phones = {p for line in lines for p in line.split()[1:]}
+    noise = {line.split()[1] for line in (model / "en-us" / "noisedict").read_text().splitlines()}
+    assert len(phones) == 39 and {normalise(p) for p in phones} == set(PHONES) - {"SIL"}
+    assert all(normalise(p) == p for p in phones)
+    assert {normalise(p) for p in noise} == {"SIL"}
+
+
+def test_the_mapping_is_total_on_arbitrary_symbols():
+    rng = np.random.default_rng(0)
+    alphabet = list("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_+-<>[] ")
+    for _ in range(2000):
+        symbol = "".join(rng.choice(alphabet, size=rng.integers(0, 8)))
+        assert 0 <= to_index(symbol) < NUM_PHONES

@@ -8,13 +8,14 @@ has one. It refuses features other than those it was trained on.
 from __future__ import annotations
 
 import functools
+from collections.abc import Callable
 from dataclasses import asdict
 from typing import Any
 
 import torch
 
 from ... import storage
-from ...config import FeatureConfig, ModelConfig, PhoneConfig, from_dict
+from ...config import FeatureConfig, ModelConfig, PhoneConfig, PreprocessConfig, from_dict
 from ...train.checkpoint import PHONE_EXPORT_FORMAT, export_url, load_export
 from ...train.model import PhoneClassifier
 from ..features import apply_cmn
@@ -27,23 +28,32 @@ def _load(url: str) -> dict[str, Any]:
     return load_export(url, PHONE_EXPORT_FORMAT)
 
 
+def _checked(phones: PhoneConfig, features: FeatureConfig) -> dict[str, Any]:
+    blob = _load(phones.model)
+    if blob["features"] != asdict(features):
+        raise ValueError(
+            f"preprocess.phones.model: {phones.model} was trained on other features "
+            f"({blob['features']}) than preprocess.features ({asdict(features)})"
+        )
+    return blob
+
+
 class NeuralSource(PhoneSource):
     reads = (FBANK,)
     wants_gpu = True
 
     def __init__(self, phones: PhoneConfig, features: FeatureConfig):
         super().__init__(phones, features)
-        blob = _load(phones.model)
-        if blob["features"] != asdict(features):
-            raise ValueError(
-                f"preprocess.phones.model: {phones.model} was trained on other features "
-                f"({blob['features']}) than preprocess.features ({asdict(features)})"
-            )
+        blob = _checked(phones, features)
         self.device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
         model = PhoneClassifier(from_dict(ModelConfig, blob["model"]), blob["feat_dim"], blob["num_classes"])
         model.load_state_dict(blob["state_dict"])
         self.model = model.eval().to(self.device)
         self.cmn_window = int(blob["data"]["cmn_window"])
+
+    @classmethod
+    def prepare(cls, cfg: PreprocessConfig, connect: Callable[[], None]) -> None:
+        _checked(cfg.phones, cfg.features)  # in the driver, before any actor starts
 
     @classmethod
     def num_classes(cls, phones: PhoneConfig) -> int:
