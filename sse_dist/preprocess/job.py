@@ -134,7 +134,7 @@ def _phone_summary(root: str, cfg: PreprocessConfig, names: list[str]) -> dict[s
         for d in done:
             counts.update({k: v for k, v in d["agreement"].items() if k != "reference"})
         summary["agreement"] = {"reference": phones.reference, **counts}
-        for prefix in ("", "speech_"):
+        for prefix in ("", "speech_", "phone_"):
             frames = counts[f"{prefix}frames"]
             summary["agreement"][f"{prefix}frame_accuracy"] = (
                 counts[f"{prefix}agree"] / frames if frames else None

@@ -12,7 +12,7 @@ from __future__ import annotations
 import collections
 import time
 from collections.abc import Iterable, Iterator
-from dataclasses import asdict
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import numpy as np
@@ -20,6 +20,7 @@ import torch
 
 from .. import storage
 from ..config import FeatureConfig, PhoneConfig
+from ..phoneset import INDEX, SILENCE
 from ..shard import format as fmt
 from .phones import PhoneError, make_source
 from .phones.base import ALIGNED, FALLEN_BACK, Labels, Utterance
@@ -66,7 +67,8 @@ def hard(values: np.ndarray) -> np.ndarray:
 
 
 class Agreement:
-    """Frame agreement of this field with a reference field, over the utterances the reference force-aligned."""
+    """Frame agreement of this field with a reference field, over the utterances the reference force-aligned:
+    on all frames, on speech frames (VAD: those training sees) and on the frames the reference calls a phone."""
 
     def __init__(self, root: str, field: str, name: str):
         self.field = field
@@ -77,12 +79,40 @@ class Agreement:
         ref = self.reference.get(utt.key)
         if ref is None or fmt.load_json(ref[f"{self.field}.json"], utt.key).get("how") != ALIGNED:
             return
-        same = hard(fmt.load_npy(ref[f"{self.field}.npy"], utt.key)) == hard(labels)
+        truth = hard(fmt.load_npy(ref[f"{self.field}.npy"], utt.key))
+        same = truth == hard(labels)
+        phone = truth != INDEX[SILENCE]
         self.counts.update(utterances=1, frames=len(same), agree=int(same.sum()))
         self.counts.update(speech_frames=int(utt.vad.sum()), speech_agree=int(same[utt.vad].sum()))
+        self.counts.update(phone_frames=int(phone.sum()), phone_agree=int(same[phone].sum()))
 
     def result(self) -> dict[str, Any]:
         return {"reference": self.field, **dict(self.counts)}
+
+
+@dataclass
+class Tally:
+    """What became of each utterance of one shard."""
+
+    agreement: Agreement | None
+    outcomes: collections.Counter[str] = field(default_factory=collections.Counter)
+    labelled: set[str] = field(default_factory=set)
+    failed: list[dict[str, str]] = field(default_factory=list)
+    fallen_back: list[dict[str, str]] = field(default_factory=list)
+
+    def add(self, utt: Utterance, result: Labels) -> None:
+        self.labelled.add(utt.key)
+        self.outcomes[result.how] += 1
+        if result.how == FALLEN_BACK:
+            self.fallen_back.append({"key": utt.key, "reason": result.note})
+        if self.agreement is not None:
+            self.agreement.add(utt, result.values)
+
+    def account(self, keys: list[str], lost: list[dict[str, str]], quarantined: set[str]) -> None:
+        """Keys neither labelled nor quarantined by the fbank field are failures, with a reason."""
+        self.failed += [q for q in lost if q["key"] not in quarantined]
+        accounted = self.labelled | quarantined | {q["key"] for q in self.failed}
+        self.failed += [{"key": k, "reason": "not in the fbank shard"} for k in keys if k not in accounted]
 
 
 class PhoneLabeller:
@@ -102,31 +132,23 @@ class PhoneLabeller:
             except fmt.ShardError as e:
                 lost.append({"key": key, "reason": str(e)})
 
-    def _write(self, writer: Any, utt: Utterance, result: Labels | PhoneError, tally: dict[str, Any]) -> None:
+    def _write(self, writer: Any, utt: Utterance, result: Labels | PhoneError, tally: Tally) -> None:
         if isinstance(result, Labels) and len(result.values) != len(utt.log_mel):
             result = PhoneError(
                 f"source gave {len(result.values)} frames for {len(utt.log_mel)} feature frames"
             )
         if isinstance(result, PhoneError):
-            tally[FAILED].append({"key": utt.key, "reason": str(result)})
+            tally.failed.append({"key": utt.key, "reason": str(result)})
             return
         writer.write(phone_member(utt.key, result, self.phones, self.num_classes))
-        tally["labelled"].add(utt.key)
-        tally["outcomes"][result.how] += 1
-        if result.how == FALLEN_BACK:
-            tally[FALLEN_BACK].append({"key": utt.key, "reason": result.note})
-        if tally["agreement"] is not None:
-            tally["agreement"].add(utt, result.values)
+        tally.add(utt, result)
 
     def label_shard(self, root: str, name: str, keys: list[str]) -> dict[str, Any]:
         t0 = time.perf_counter()
         fbank = storage.read_json(fmt.done_url(root, FBANK, name))
-        quarantined = {q["key"] for q in fbank["quarantined"]}
         lost: list[dict[str, str]] = []
         unexpected: list[dict[str, str]] = []
-        reference = Agreement(root, self.phones.reference, name) if self.phones.reference else None
-        tally = {"outcomes": collections.Counter(), "labelled": set(), FAILED: [], FALLEN_BACK: []}
-        tally["agreement"] = reference
+        tally = Tally(Agreement(root, self.phones.reference, name) if self.phones.reference else None)
         with storage.atomic_write(fmt.shard_url(root, self.phones.field, name)) as f:
             writer = fmt.tar_writer(f)
             utts = self._utterances(root, name, keys, lost, unexpected)
@@ -134,23 +156,21 @@ class PhoneLabeller:
                 for utt, result in zip(batch, self.source.label_batch(batch), strict=True):
                     self._write(writer, utt, result, tally)
             writer.close()
-        tally[FAILED] += [q for q in lost if q["key"] not in quarantined]
-        accounted = tally["labelled"] | quarantined | {q["key"] for q in tally[FAILED]}
-        tally[FAILED] += [{"key": k, "reason": "not in the fbank shard"} for k in keys if k not in accounted]
+        tally.account(keys, lost, {q["key"] for q in fbank["quarantined"]})
         done = {
             "shard": name,
             "input": len(keys),
             "fingerprint": self.fingerprint,
-            "processed": sum(tally["outcomes"].values()),
+            "processed": sum(tally.outcomes.values()),
             "quarantined": fbank["quarantined"],
             "unexpected": unexpected,
-            "failed": tally[FAILED],
-            "fallen_back": tally[FALLEN_BACK],
-            "outcomes": {**tally["outcomes"], FAILED: len(tally[FAILED])},
+            FAILED: tally.failed,
+            FALLEN_BACK: tally.fallen_back,
+            "outcomes": {**tally.outcomes, FAILED: len(tally.failed)},
             "frames": fbank["frames"],
             "seconds": time.perf_counter() - t0,
         }
-        if reference is not None:
-            done["agreement"] = reference.result()
+        if tally.agreement is not None:
+            done["agreement"] = tally.agreement.result()
         storage.write_json(fmt.done_url(root, self.phones.field, name), done)
         return done
