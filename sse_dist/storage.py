@@ -15,6 +15,7 @@ from __future__ import annotations
 import contextlib
 import errno
 import functools
+import hashlib
 import json
 import logging
 import os
@@ -171,6 +172,20 @@ def read_bytes(url: str) -> bytes:
 
 def read_json(url: str) -> Any:
     return json.loads(read_bytes(url).decode("utf-8"))
+
+
+def size(url: str) -> int:
+    fs, path = filesystem(url)
+    return int(fs.size(path))
+
+
+def sha256(url: str) -> str:
+    """Hex digest of a file's content, read in 1 MiB blocks."""
+    digest = hashlib.sha256()
+    with open_read(url) as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
 
 
 @contextlib.contextmanager

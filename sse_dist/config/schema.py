@@ -144,18 +144,48 @@ class FeatureConfig:
 @dataclass
 class PhoneConfig:
     source: str = "alignment"
-    """Phone source (a key of ``sse_dist.preprocess.phones.SOURCES``): ``alignment`` uses the corpus's own
-    time alignment."""
+    """Phone source (a key of ``sse_dist.preprocess.phones.SOURCES``): ``alignment`` (the corpus's own time
+    alignment), ``pocketsphinx`` (forced alignment to the transcript, else phone-loop decoding), ``neural`` (a
+    frame classifier trained with ``train --mode phones``), ``kmeans`` (acoustic units, no recognizer);
+    empty computes features only."""
     field: str = "phones"
     """Name of the per-field shard that receives the phones (several sources can live side by side)."""
     form: Literal["hard", "soft"] = "hard"
     """``hard``: 1-best phone index per frame (uint8); ``soft``: posterior vector per frame (float16)."""
+    lexicon: str = ""
+    """pocketsphinx: the corpus's lexicon (``WORD PH1 PH2 ...`` per line, e.g. a Kaldi ``lexicon.txt``) for
+    words CMUdict lacks; without it, an utterance with such a word is phone-loop decoded."""
+    model: str = ""
+    """neural: the trained classifier (run folder or its ``model.pt``); kmeans: the units file (``.npz``),
+    fitted from a sample of the shards when it does not exist yet."""
+    units: int = 64
+    """kmeans: number of acoustic units (the field's number of classes)."""
+    sample_frames: int = 200000
+    """kmeans: speech frames sampled across the shards to fit the units."""
+    seed: int = 0
+    """kmeans: seed of the frame sample and of the initialisation (same seed, same units)."""
+    batch_frames: int = 50000
+    """neural: frames per forward pass of the classifier (utterances are padded into batches up to this)."""
+    reference: str = ""
+    """An existing phone field (e.g. pocketsphinx's) to score this one against: the summary reports frame
+    agreement with it over the utterances that field force-aligned."""
 
     def validate(self) -> None:
         from ..preprocess.phones import SOURCES
 
-        _require(self.source in SOURCES, "source", f"must be one of {sorted(SOURCES)}, got {self.source!r}")
+        _require(
+            self.source in SOURCES or not self.source,
+            "source",
+            f"must be one of {sorted(SOURCES)} or empty, got {self.source!r}",
+        )
         _require(self.field.isidentifier(), "field", f"must be an identifier, got {self.field!r}")
+        _require(
+            self.source not in ("neural", "kmeans") or bool(self.model), "model", "needed by this source"
+        )
+        _require(2 <= self.units <= 255, "units", "must be in [2, 255] (hard labels are uint8)")
+        _require(self.sample_frames >= self.units, "sample_frames", "must be >= units")
+        _require(self.batch_frames >= 1000, "batch_frames", "must be >= 1000")
+        _require(self.reference != self.field, "reference", "must name another field")
 
 
 @dataclass
@@ -166,8 +196,9 @@ class PreprocessConfig:
     """Ray cluster to join; empty means ``RAY_ADDRESS`` from the environment, else a local cluster."""
     num_cpus: int = 0
     """CPUs of the local cluster (0: all of this machine); ignored when joining a cluster."""
-    overwrite: bool = False
-    """Recompute shards that are already finished (by default a rerun skips them)."""
+    overwrite: list[str] = field(default_factory=list)
+    """Fields to recompute even where finished, e.g. ``[nn]`` (by default a rerun skips finished shards; the
+    fbank field is recomputed only if named)."""
     features: FeatureConfig = field(default_factory=FeatureConfig)
     """Filterbank and VAD settings."""
     phones: PhoneConfig = field(default_factory=PhoneConfig)
@@ -177,6 +208,8 @@ class PreprocessConfig:
 
     def validate(self) -> None:
         _require(self.num_cpus >= 0, "num_cpus", "must be >= 0")
+        fields = {"fbank", self.phones.field} if self.phones.source else {"fbank"}
+        _require(set(self.overwrite) <= fields, "overwrite", f"fields this run computes: {sorted(fields)}")
 
 
 @dataclass
@@ -372,9 +405,10 @@ class TrainConfig:
     """Shard set roots to train on (they need the fbank field and, for reconstruction, the phone field)."""
     output: str = "runs/default"
     """Run folder: checkpoints, exported model, metrics log and loss curves."""
-    mode: Literal["ssl", "supervised", "multitask", "semi"] = "ssl"
+    mode: Literal["ssl", "supervised", "multitask", "semi", "phones"] = "ssl"
     """ssl: reconstruction only; supervised: speaker CE only; multitask: CE + recon_weight x reconstruction;
-    semi: like multitask, but CE only on samples whose speaker is labelled."""
+    semi: like multitask, but CE only on samples whose speaker is labelled; phones: a frame phone classifier
+    (the ``neural`` phone source) trained on the force-aligned utterances of ``phones_field``."""
     recon_weight: float = 1.0
     """lambda, the reconstruction loss weight in multitask and semi modes."""
     labelled_speakers: str = ""
@@ -419,6 +453,7 @@ class TrainConfig:
             "labelled_speakers",
             "semi mode needs a file of labelled speakers",
         )
+        _require(self.mode != "phones" or bool(self.phones_field), "phones_field", "phones mode needs labels")
 
 
 @dataclass

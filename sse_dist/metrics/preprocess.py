@@ -44,11 +44,14 @@ class PreprocessMetrics:
         self.exporter = Exporter(r, cfg.address, cfg.port) if cfg.port else None
 
     def shard(self, result: dict[str, Any]) -> None:
-        """Account for one finished shard task's summary."""
-        self.inputs.inc(result["input"])
-        self.processed.inc(result["processed"])
-        self.quarantined.inc(len(result["quarantined"]))
-        self.phones_failed.inc(result.get("phones_failed", 0))
+        """Account for one finished shard of either stage (fbank, then a phone field)."""
+        if "failed" in result:
+            # A phone field's shard: its utterances were already counted when the fbank stage read the audio.
+            self.phones_failed.inc(len(result["failed"]))
+        else:
+            self.inputs.inc(result["input"])
+            self.processed.inc(result["processed"])
+            self.quarantined.inc(len(result["quarantined"]))
         self.shards.inc()
         self.remaining.dec()
         self.shard_time.observe(result["seconds"])

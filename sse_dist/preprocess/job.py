@@ -1,28 +1,38 @@
-"""``sse-dist preprocess``: a Ray job with one task per audio shard (features + phones).
+"""``sse-dist preprocess``: a Ray job in two stages, each resumable per shard.
+
+1. fbank: one Ray task per audio shard (log-mel + VAD); skipped where the features are already done.
+2. the phone field ``preprocess.phones.field``: a pool of Ray actors (on GPUs when the source wants them and the
+   cluster has them), each holding the phone source, labels the shards; the source may first ``prepare`` (the
+   k-means source fits its units on a sample gathered by Ray tasks).
 
 The driver joins the cluster named by config or ``RAY_ADDRESS`` (``ray job submit`` and KubeRay set it), or
-starts a local one, so the same command runs on a laptop and on a cluster. Tasks write their outputs straight
-to storage and return only a small summary, so nothing large passes through Ray's object store.
+starts a local one, so the same command runs on a laptop and on a cluster. Workers write their outputs straight
+to storage and return only a small manifest, so nothing large passes through Ray's object store.
 """
 
 from __future__ import annotations
 
+import collections
 import logging
 import os
+from collections.abc import Iterator
 from dataclasses import asdict
 from typing import Any
 
 import ray
+from ray.util import ActorPool
 from tqdm import tqdm
 
 from .. import storage
 from ..config import PreprocessConfig
 from ..metrics import PreprocessMetrics
-from ..phoneset import NUM_PHONES
 from ..shard import format as fmt
-from .shard_task import FBANK, is_done, process_shard
+from .phone_task import FAILED, PhoneLabeller, phone_fingerprint
+from .phones import source_class
+from .shard_task import FBANK, fbank_fingerprint, fbank_shard, is_done
 
 log = logging.getLogger(__name__)
+Shard = tuple[str, str, list[str]]  # root, name, keys
 
 
 def connect(cfg: PreprocessConfig) -> bool:
@@ -37,72 +47,175 @@ def connect(cfg: PreprocessConfig) -> bool:
     return True
 
 
-def _field_summaries(root: str, cfg: PreprocessConfig, names: list[str]) -> dict[str, dict[str, Any]]:
-    """Totals over every shard of the set (this run's and earlier runs'), written beside each field."""
-    out = {}
-    for field in (FBANK, cfg.phones.field):
-        done = [storage.read_json(fmt.done_url(root, field, n)) for n in names]
-        quarantined = [q for d in done for q in d["quarantined"]]
-        summary = {
-            "field": field,
-            "shards": len(done),
-            "input": sum(d["input"] for d in done),
-            "processed": sum(d["processed"] for d in done),
-            "quarantined": len(quarantined),
-            "unexpected": sum(len(d["unexpected"]) for d in done),
-        }
-        if field == FBANK:
-            summary |= {"feat_dim": cfg.features.num_mel_bins, "features": asdict(cfg.features)}
-            summary["hours"] = sum(d["frames"] for d in done) * cfg.features.frame_shift_ms / 3.6e6
-        else:
-            summary |= {"source": cfg.phones.source, "form": cfg.phones.form, "num_classes": NUM_PHONES}
-            summary["failed"] = sum(len(d["failed"]) for d in done)
-        summary["quarantine"] = quarantined
-        storage.write_json(storage.join(root, field, "summary.json"), summary)
-        out[field] = summary
-    return out
+def _progress(results: Iterator[dict[str, Any]], total: int, desc: str, metrics: PreprocessMetrics) -> None:
+    metrics.remaining.inc(total)
+    with tqdm(total=total, desc=desc, unit="shard") as bar:
+        for result in results:
+            metrics.shard(result)
+            bar.update(1)
+            bar.set_postfix(utts=result["processed"], quarantined=len(result["quarantined"]))
+
+
+def _fbank_stage(cfg: PreprocessConfig, todo: list[Shard], metrics: PreprocessMetrics) -> None:
+    # A worker that dies (node lost, OOM kill) is retried; outputs are per-shard atomic, so that is safe.
+    task = ray.remote(num_cpus=1, max_retries=3)(fbank_shard)
+    pending = [task.remote(root, name, keys, cfg.features) for root, name, keys in todo]
+
+    def finished() -> Iterator[dict[str, Any]]:
+        nonlocal pending
+        while pending:
+            done, pending = ray.wait(pending, num_returns=1)
+            yield ray.get(done[0])
+
+    _progress(finished(), len(todo), FBANK, metrics)
+
+
+def _phone_stage(
+    cfg: PreprocessConfig, todo: list[Shard], fingerprint: str, metrics: PreprocessMetrics
+) -> None:
+    resources = ray.cluster_resources()
+    options: dict[str, Any] = {"num_cpus": 1, "max_restarts": 3, "max_task_retries": 3}
+    slots = int(cfg.num_cpus or resources.get("CPU", 1))
+    if source_class(cfg.phones.source).wants_gpu and resources.get("GPU", 0) >= 1:
+        options["num_gpus"] = 1
+        slots = int(resources["GPU"])
+    actor = ray.remote(**options)(PhoneLabeller)
+    actors = [
+        actor.remote(cfg.phones, cfg.features, fingerprint) for _ in range(max(1, min(slots, len(todo))))
+    ]
+    pool = ActorPool(actors)
+    results = pool.map_unordered(lambda a, shard: a.label_shard.remote(*shard), todo)
+    _progress(results, len(todo), f"{cfg.phones.field} ({cfg.phones.source})", metrics)
+    for a in actors:
+        ray.kill(a)
+
+
+def _common_summary(root: str, field: str, done: list[dict[str, Any]], hours: float) -> dict[str, Any]:
+    quarantined = [q for d in done for q in d["quarantined"]]
+    seconds = sum(d["seconds"] for d in done)
+    tar_bytes = sum(storage.size(fmt.shard_url(root, field, d["shard"])) for d in done)
+    return {
+        "field": field,
+        "shards": len(done),
+        "input": sum(d["input"] for d in done),
+        "processed": sum(d["processed"] for d in done),
+        "quarantined": len(quarantined),
+        "unexpected": sum(len(d["unexpected"]) for d in done),
+        "hours": hours,
+        # Every task and actor uses one core, so summed task time is core time.
+        "core_seconds_per_audio_hour": seconds / hours if hours else None,
+        "megabytes_per_audio_hour": tar_bytes / 1e6 / hours if hours else None,
+        "quarantine": quarantined,
+    }
+
+
+def _fbank_summary(root: str, cfg: PreprocessConfig, names: list[str]) -> dict[str, Any]:
+    done = [storage.read_json(fmt.done_url(root, FBANK, n)) for n in names]
+    hours = sum(d["frames"] for d in done) * cfg.features.frame_shift_ms / 3.6e6
+    summary = _common_summary(root, FBANK, done, hours)
+    return summary | {"feat_dim": cfg.features.num_mel_bins, "features": asdict(cfg.features)}
+
+
+def _phone_summary(root: str, cfg: PreprocessConfig, names: list[str]) -> dict[str, Any]:
+    phones = cfg.phones
+    done = [storage.read_json(fmt.done_url(root, phones.field, n)) for n in names]
+    hours = sum(d["frames"] for d in done) * cfg.features.frame_shift_ms / 3.6e6
+    outcomes: collections.Counter[str] = collections.Counter()
+    reasons: collections.Counter[str] = collections.Counter()
+    for d in done:
+        outcomes.update(d["outcomes"])
+        reasons.update(f["reason"].split(":")[0] for f in d["fallen_back"] + d[FAILED])
+    summary = _common_summary(root, phones.field, done, hours) | {
+        "source": phones.source,
+        "form": phones.form,
+        "num_classes": source_class(phones.source).num_classes(phones),
+        "settings": asdict(phones),
+        "outcomes": dict(outcomes),
+        "reasons": dict(reasons),
+        "failed": sum(len(d[FAILED]) for d in done),
+    }
+    if phones.reference:
+        counts: collections.Counter[str] = collections.Counter()
+        for d in done:
+            counts.update({k: v for k, v in d["agreement"].items() if k != "reference"})
+        summary["agreement"] = {"reference": phones.reference, **counts}
+        for prefix in ("", "speech_", "phone_"):
+            frames = counts[f"{prefix}frames"]
+            summary["agreement"][f"{prefix}frame_accuracy"] = (
+                counts[f"{prefix}agree"] / frames if frames else None
+            )
+    summary["failures"] = [f for d in done for f in d[FAILED]]
+    return summary
+
+
+def _check_reference(cfg: PreprocessConfig, roots: list[str]) -> None:
+    for root in roots:
+        if not storage.exists(storage.join(root, cfg.phones.reference, "summary.json")):
+            raise ValueError(f"preprocess.phones.reference: no field {cfg.phones.reference!r} in {root}")
 
 
 def run(cfg: PreprocessConfig) -> dict[str, Any]:
     if not cfg.shards:
         raise ValueError("preprocess.shards: no shard set given")
     indexes = {root: fmt.read_index(root) for root in cfg.shards}
-    todo = [
-        (root, s["name"], s["keys"])
-        for root, index in indexes.items()
-        for s in index["shards"]
-        if cfg.overwrite or not is_done(root, s["name"], cfg.features, cfg.phones)
-    ]
-    total = sum(len(index["shards"]) for index in indexes.values())
-    log.info("preprocess: %d of %d shards to do (%d already finished)", len(todo), total, total - len(todo))
-    if todo:
-        started = connect(cfg)
-        metrics = PreprocessMetrics(cfg.metrics, len(todo))
-        try:
-            # A worker that dies (node lost, OOM kill) is retried; outputs are per-shard atomic, so that is safe.
-            task = ray.remote(num_cpus=1, max_retries=3)(process_shard)
-            pending = [task.remote(root, name, keys, cfg.features, cfg.phones) for root, name, keys in todo]
-            with tqdm(total=len(pending), desc="preprocess", unit="shard") as bar:
-                while pending:
-                    finished, pending = ray.wait(pending, num_returns=1)
-                    result = ray.get(finished[0])
-                    metrics.shard(result)
-                    bar.update(1)
-                    bar.set_postfix(utts=result["processed"], quarantined=len(result["quarantined"]))
-        finally:
-            metrics.close()
-            if started:
-                ray.shutdown()
-    fields = {
-        root: _field_summaries(root, cfg, [s["name"] for s in index["shards"]])
-        for root, index in indexes.items()
-    }
-    totals = {
+    shards = [(root, s["name"], s["keys"]) for root, index in indexes.items() for s in index["shards"]]
+    names = {root: [s["name"] for s in index["shards"]] for root, index in indexes.items()}
+    if cfg.phones.reference:
+        _check_reference(cfg, cfg.shards)
+    started = False
+
+    def ensure_ray() -> None:
+        nonlocal started
+        started = connect(cfg) or started
+
+    counts: dict[str, dict[str, int]] = {}
+    metrics = PreprocessMetrics(cfg.metrics, 0)
+    try:
+        want = fbank_fingerprint(cfg.features)
+        todo = [s for s in shards if FBANK in cfg.overwrite or not is_done(s[0], FBANK, s[1], want)]
+        counts[FBANK] = {"processed": len(todo), "skipped": len(shards) - len(todo)}
+        log.info("preprocess fbank: %d of %d shards to do", len(todo), len(shards))
+        if todo:
+            ensure_ray()
+            _fbank_stage(cfg, todo, metrics)
+        if cfg.phones.source:
+            cls = source_class(cfg.phones.source)
+            cls.prepare(cfg, ensure_ray)
+            want = phone_fingerprint(cfg.phones, cfg.features, cls.identity(cfg.phones))
+            redo = cfg.phones.field in cfg.overwrite
+            todo = [s for s in shards if redo or not is_done(s[0], cfg.phones.field, s[1], want)]
+            counts[cfg.phones.field] = {"processed": len(todo), "skipped": len(shards) - len(todo)}
+            log.info("preprocess %s: %d of %d shards to do", cfg.phones.field, len(todo), len(shards))
+            if todo:
+                ensure_ray()
+                _phone_stage(cfg, todo, want, metrics)
+    finally:
+        metrics.close()
+        if started:
+            ray.shutdown()
+    return _summarise(cfg, names, counts)
+
+
+def _summarise(cfg: PreprocessConfig, names: dict[str, list[str]], counts: dict) -> dict[str, Any]:
+    """Totals over every shard of each set (this run's and earlier runs'), written beside each field."""
+    fields: dict[str, dict[str, Any]] = {}
+    for root, shard_names in names.items():
+        fields[root] = {FBANK: _fbank_summary(root, cfg, shard_names)}
+        if cfg.phones.source:
+            fields[root][cfg.phones.field] = _phone_summary(root, cfg, shard_names)
+        for field, summary in fields[root].items():
+            storage.write_json(storage.join(root, field, "summary.json"), summary)
+    totals: dict[str, Any] = {
         key: sum(f[FBANK][key] for f in fields.values()) for key in ("input", "processed", "quarantined")
     }
-    totals["phones_failed"] = sum(f[cfg.phones.field]["failed"] for f in fields.values())
-    totals["shards_processed"] = len(todo)
-    totals["shards_skipped"] = total - len(todo)
+    if cfg.phones.source:
+        phone = [f[cfg.phones.field] for f in fields.values()]
+        outcomes: collections.Counter[str] = collections.Counter()
+        for p in phone:
+            outcomes.update(p["outcomes"])
+        totals["phones"] = {"field": cfg.phones.field, "outcomes": dict(outcomes)}
+        totals["phones"]["failed"] = sum(p["failed"] for p in phone)
+    totals["shards"] = counts
     log.info("preprocess summary: %s", totals)
     return {
         "totals": totals,
@@ -111,4 +224,4 @@ def run(cfg: PreprocessConfig) -> dict[str, Any]:
 
 
 def _brief(summary: dict[str, Any]) -> dict[str, Any]:
-    return {k: v for k, v in summary.items() if k not in ("quarantine", "features")}
+    return {k: v for k, v in summary.items() if k not in ("quarantine", "features", "failures", "settings")}

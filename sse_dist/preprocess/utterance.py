@@ -1,20 +1,21 @@
-"""One utterance through the preprocessing chain: audio bytes -> waveform -> log-mel + VAD -> phone labels."""
+"""One utterance through the preprocessing chain: audio bytes -> waveform -> log-mel + VAD; the stored members."""
 
 from __future__ import annotations
 
 import io
 import json
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import soundfile as sf
 import torch
 
 from ..config import FeatureConfig, PhoneConfig
-from ..phoneset import NUM_PHONES
 from ..shard import format as fmt
 from .features import energy_vad, fbank, resample
-from .phones import PhoneSource
+
+if TYPE_CHECKING:
+    from .phones.base import Labels
 
 
 class AudioError(ValueError):
@@ -60,22 +61,19 @@ def fbank_member(key: str, meta: dict[str, Any], log_mel: torch.Tensor, vad: tor
     }
 
 
-def phone_member(
-    key: str, labels: np.ndarray, cfg: PhoneConfig, num_classes: int = NUM_PHONES
-) -> dict[str, Any]:
-    """Hard labels as uint8 indices; soft ones (or hard ones asked for as soft) as float16 posteriors."""
+def phone_member(key: str, labels: Labels, cfg: PhoneConfig, num_classes: int) -> dict[str, Any]:
+    """Hard labels as uint8 indices; soft ones (or hard ones asked for as soft) as float16 posteriors; beside
+    them, how the utterance got them."""
+    values = labels.values
     if cfg.form == "hard":
-        hard = labels if labels.ndim == 1 else labels.argmax(axis=1)
-        array = hard.astype(np.uint8)
+        array = (values if values.ndim == 1 else values.argmax(axis=1)).astype(np.uint8)
     else:
-        array = (np.eye(num_classes, dtype=np.float16)[labels] if labels.ndim == 1 else labels).astype(
+        array = (np.eye(num_classes, dtype=np.float16)[values] if values.ndim == 1 else values).astype(
             np.float16
         )
-    return {"__key__": key, f"{cfg.field}.npy": fmt.npy_bytes(array)}
-
-
-def phones_for(source: PhoneSource, meta: dict[str, Any], log_mel: torch.Tensor) -> np.ndarray:
-    labels = source(meta, log_mel)
-    if len(labels) != log_mel.shape[0]:
-        raise ValueError(f"phone source gave {len(labels)} frames for {log_mel.shape[0]} feature frames")
-    return labels
+    info = {"how": labels.how, **({"note": labels.note} if labels.note else {})}
+    return {
+        "__key__": key,
+        f"{cfg.field}.npy": fmt.npy_bytes(array),
+        f"{cfg.field}.json": json.dumps(info).encode("utf-8"),
+    }

@@ -1,4 +1,5 @@
-"""Checkpoints (DeepSpeed's, for resuming) and the exported extractor (``model.pt``, for embedding).
+"""Checkpoints (DeepSpeed's, for resuming) and the exported model (``model.pt``: the extractor, for embedding,
+or the phone classifier, for the ``neural`` phone source).
 
 DeepSpeed publishes a checkpoint by writing its ``latest`` file after every rank saved its part, so an
 interrupted save is never the one a resume loads. DeepSpeed writes to local paths only: for a run whose output
@@ -30,6 +31,7 @@ log = logging.getLogger(__name__)
 
 EXPORT_FORMAT = "sse-dist/extractor"
 LATEST = "latest"
+PHONE_EXPORT_FORMAT = "sse-dist/phone-classifier"
 _TAG = re.compile(r"^step(\d{8})$")
 
 
@@ -130,21 +132,25 @@ def resume(engine: Any, store: Store) -> int:
     return int(client["step"])
 
 
-def export(url: str, extractor: torch.nn.Module, meta: dict[str, Any]) -> None:
+def export(url: str, module: torch.nn.Module, meta: dict[str, Any], kind: str = EXPORT_FORMAT) -> None:
     state = {
         k: v.detach().cpu().float() if v.is_floating_point() else v.detach().cpu()
-        for k, v in extractor.state_dict().items()
+        for k, v in module.state_dict().items()
     }
     buf = io.BytesIO()
-    torch.save({"format": EXPORT_FORMAT, **meta, "state_dict": state}, buf)
+    torch.save({"format": kind, **meta, "state_dict": state}, buf)
     storage.write_bytes(url, buf.getvalue())
 
 
-def load_export(url: str) -> dict[str, Any]:
-    """The exported extractor (``model.pt`` or a run folder holding one), loaded without unpickling code."""
-    if not url.endswith(".pt"):
-        url = storage.join(url, "model.pt")
+def export_url(url: str) -> str:
+    """``model.pt`` itself, or the one in a run folder."""
+    return url if url.endswith(".pt") else storage.join(url, "model.pt")
+
+
+def load_export(url: str, kind: str = EXPORT_FORMAT) -> dict[str, Any]:
+    """An exported model (``model.pt`` or a run folder holding one), loaded without unpickling code."""
+    url = export_url(url)
     blob = torch.load(io.BytesIO(storage.read_bytes(url)), map_location="cpu", weights_only=True)
-    if blob.get("format") != EXPORT_FORMAT:
-        raise ValueError(f"{url}: not an sse-dist extractor export (format={blob.get('format')!r})")
+    if blob.get("format") != kind:
+        raise ValueError(f"{url}: not an export of kind {kind!r} (format={blob.get('format')!r})")
     return blob

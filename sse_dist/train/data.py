@@ -22,11 +22,12 @@ import webdataset as wds
 from .. import storage
 from ..config import AugmentConfig, DataConfig, FeatureConfig, MaskAugmentConfig, from_dict
 from ..preprocess.features import apply_cmn
+from ..preprocess.phones.base import ALIGNED
 from ..shard import format as fmt
 from .augment import Augmenter, mask
 
 FBANK = "fbank"
-SKIP_REASONS = ("missing_field", "too_short")
+SKIP_REASONS = ("missing_field", "too_short", "unaligned")
 # A loader that sees this many unusable utterances in a row would otherwise spin forever on a bad shard set.
 _MAX_CONSECUTIVE_SKIPS = 20000
 Sample = dict[str, Any]
@@ -105,11 +106,13 @@ def to_arrays(
         if cfg.vad:
             keep = fmt.load_npy(s["vad.npy"], where).astype(bool)
             feats, phones = feats[keep], phones[keep]
-        label = spk2idx.get(fmt.load_json(s["json"], where).get("speaker"), -1) if spk2idx else -1
+        meta = fmt.load_json(s["json"], where)
+        how = s.get(f"{phones_field}.json")
         yield {
             "feats": torch.from_numpy(feats),
             "phones": torch.from_numpy(phones.astype(np.int64 if phones.ndim == 1 else np.float32)),
-            "label": label,
+            "label": spk2idx.get(meta.get("speaker"), -1) if spk2idx else -1,
+            "how": fmt.load_json(how, where).get("how") if how else None,
         }
 
 
@@ -192,6 +195,26 @@ def cut_pairs(src: Iterable[Sample], cfg: DataConfig, seed: int) -> Iterator[Sam
         }
 
 
+def cut_chunks(src: Iterable[Sample], cfg: DataConfig, seed: int) -> Iterator[Sample]:
+    """Phone classifier training: a chunk of ``source_frames`` frames of each force-aligned utterance, with the
+    labels of those same frames (phone-loop decodes are too noisy to learn from, and are counted instead)."""
+    rng = np.random.default_rng([seed, wds.utils.pytorch_worker_seed()])
+    for s in src:
+        if "__skipped__" in s:
+            yield s
+            continue
+        if s["how"] != ALIGNED:
+            yield {"__skipped__": "unaligned"}
+            continue
+        n, size = len(s["feats"]), cfg.source_frames
+        if n < size:
+            yield {"__skipped__": "too_short"}
+            continue
+        a = int(rng.integers(n - size + 1))
+        chunk = s["feats"][a : a + size]
+        yield {"source": chunk, "target": chunk[:0], "phones": s["phones"][a : a + size], "label": s["label"]}
+
+
 def batch_pairs(src: Iterable[Sample], size: int, num_phones: int) -> Iterator[Sample]:
     """Stack ``size`` pairs (one-hot encoding hard phones); the batch also carries the tally of samples skipped
     while it was filled."""
@@ -205,7 +228,8 @@ def batch_pairs(src: Iterable[Sample], size: int, num_phones: int) -> Iterator[S
             if run >= _MAX_CONSECUTIVE_SKIPS:
                 raise fmt.ShardError(
                     f"{run} utterances in a row were unusable ({dict(skipped)}): too short for "
-                    "train.data.source_frames + target_frames after VAD, or the phone field is missing"
+                    "train.data.source_frames + target_frames after VAD, the phone field is missing, or (phones "
+                    "mode) it holds no force-aligned utterances"
                 )
             continue
         run = 0
@@ -232,7 +256,9 @@ def build_loader(
     num_batches: int,
     spk2idx: dict[str, int],
     seed: int,
+    chunks: bool = False,
 ) -> wds.WebLoader:
+    """Batches of segment pairs, or (``chunks``, for the phone classifier) of labelled chunks."""
     fields = [FBANK] + ([phones_field] if phones_field else [])
     pipeline = wds.DataPipeline(
         wds.ResampledShards(corpus.shards, seed=seed, deterministic=True),
@@ -241,7 +267,7 @@ def build_loader(
         wds.pipelinefilter(to_arrays)(cfg, phones_field, spk2idx),
         wds.pipelinefilter(augment_source)(cfg.augment, from_dict(FeatureConfig, corpus.features), seed),
         wds.pipelinefilter(normalise)(cfg.cmn_window),
-        wds.pipelinefilter(cut_pairs)(cfg, seed),
+        wds.pipelinefilter(cut_chunks if chunks else cut_pairs)(cfg, seed),
         wds.pipelinefilter(mask_source)(cfg.augment.masks, seed),
         wds.pipelinefilter(batch_pairs)(micro_batch, corpus.num_phones),
     )

@@ -20,7 +20,8 @@ def read(url: str) -> list[dict[str, Any]]:
 def plot(url: str, rows: list[dict[str, Any]], title: str) -> None:
     from matplotlib.figure import Figure  # no pyplot: nothing global changes, no display is needed
 
-    components = [k for k in ("reconstruction", "cross_entropy", "accuracy") if any(k in r for r in rows)]
+    names = ("reconstruction", "cross_entropy", "phone_cross_entropy", "accuracy")
+    components = [k for k in names if any(k in r for r in rows)]
     fig = Figure(figsize=(4.2 * (len(components) + 1), 3.4))
     axes = fig.subplots(1, len(components) + 1)
     for ax, name in zip(axes, components):

@@ -16,7 +16,7 @@ from ..config import TrainConfig, dump_yaml
 from ..metrics import TrainMetrics
 from . import checkpoint, distributed, ds_config, history
 from .data import FBANK, SKIP_REASONS, Corpus, build_loader, describe, field_summary
-from .model import SpeakerEmbeddingModel
+from .model import PhoneClassifier, SpeakerEmbeddingModel
 
 log = logging.getLogger(__name__)
 
@@ -27,12 +27,13 @@ def loss_weights(cfg: TrainConfig) -> dict[str, float]:
         "supervised": {"cross_entropy": 1.0},
         "multitask": {"cross_entropy": 1.0, "reconstruction": cfg.recon_weight},
         "semi": {"cross_entropy": 1.0, "reconstruction": cfg.recon_weight},
+        "phones": {"phone_cross_entropy": 1.0},
     }[cfg.mode]
 
 
 def speaker_index(cfg: TrainConfig, corpus: Corpus) -> dict[str, int]:
     """Class index of every speaker whose label the mode may use (semi: only the listed ones)."""
-    if cfg.mode == "ssl":
+    if cfg.mode in ("ssl", "phones"):
         return {}
     speakers = corpus.speakers
     if cfg.mode == "semi":
@@ -55,8 +56,10 @@ def param_groups(model: torch.nn.Module, weight_decay: float) -> list[dict[str, 
     return [{"params": decay, "weight_decay": weight_decay}, {"params": rest, "weight_decay": 0.0}]
 
 
-def build_model(cfg: TrainConfig, corpus: Corpus, num_speakers: int) -> SpeakerEmbeddingModel:
+def build_model(cfg: TrainConfig, corpus: Corpus, num_speakers: int) -> torch.nn.Module:
     torch.manual_seed(cfg.seed)
+    if cfg.mode == "phones":
+        return PhoneClassifier(cfg.model, corpus.feat_dim, corpus.num_phones)
     reconstruct = "reconstruction" in loss_weights(cfg)
     return SpeakerEmbeddingModel(cfg.model, corpus.feat_dim, corpus.num_phones, num_speakers, reconstruct)
 
@@ -75,10 +78,28 @@ def _to_device(batch: dict[str, Any], device: torch.device, dtype: torch.dtype) 
     return out
 
 
+def _export(cfg: TrainConfig, corpus: Corpus, model: torch.nn.Module, step: int) -> None:
+    meta = {
+        "model": asdict(cfg.model),
+        "feat_dim": corpus.feat_dim,
+        "data": {"vad": cfg.data.vad, "cmn_window": cfg.data.cmn_window},
+        "features": field_summary(cfg.shards[0], FBANK)["features"],
+        "step": step,
+        "mode": cfg.mode,
+    }
+    url = storage.join(cfg.output, "model.pt")
+    if cfg.mode != "phones":
+        checkpoint.export(url, model.extractor, meta)
+        return
+    labels = field_summary(cfg.shards[0], cfg.phones_field)
+    meta |= {"num_classes": corpus.num_phones, "labels": {k: labels[k] for k in ("field", "source", "form")}}
+    checkpoint.export(url, model, meta, checkpoint.PHONE_EXPORT_FORMAT)
+
+
 def run(cfg: TrainConfig) -> dict[str, Any]:
     world = distributed.init(cfg.deepspeed.backend)
     weights = loss_weights(cfg)
-    phones_field = cfg.phones_field if "reconstruction" in weights else ""
+    phones_field = cfg.phones_field if "reconstruction" in weights or cfg.mode == "phones" else ""
     corpus = describe(cfg.shards, phones_field)
     spk2idx = speaker_index(cfg, corpus)
     model = build_model(cfg, corpus, len(spk2idx))
@@ -98,7 +119,7 @@ def run(cfg: TrainConfig) -> dict[str, Any]:
     # A resumed run draws a fresh data order rather than replaying the one it already trained on.
     loader = build_loader(
         corpus, cfg.data, phones_field, cfg.deepspeed.micro_batch, (cfg.steps - step) * ga, spk2idx,
-        seed=cfg.seed + 7919 * step,
+        seed=cfg.seed + 7919 * step, chunks=cfg.mode == "phones",
     )  # fmt: skip
     metrics = TrainMetrics(cfg.metrics, world.rank, world.local_rank)
     dtype = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}[cfg.deepspeed.precision]
@@ -130,7 +151,9 @@ def run(cfg: TrainConfig) -> dict[str, Any]:
         step += 1
         n_samples = cfg.deepspeed.micro_batch * ga
         window_samples += n_samples
-        frames = n_samples * (cfg.data.source_frames + cfg.data.target_frames)
+        frames = n_samples * (
+            cfg.data.source_frames + (cfg.data.target_frames if cfg.mode != "phones" else 0)
+        )
         metrics.step(time.perf_counter() - t0, wait, n_samples, frames, batch["skipped"], step)
         bar.update(1)
         if step % cfg.log_every == 0 or step == cfg.steps:
@@ -162,15 +185,7 @@ def run(cfg: TrainConfig) -> dict[str, Any]:
         "final": rows[-1] if rows else {},
     }
     if world.rank == 0:
-        meta = {
-            "model": asdict(cfg.model),
-            "feat_dim": corpus.feat_dim,
-            "data": {"vad": cfg.data.vad, "cmn_window": cfg.data.cmn_window},
-            "features": field_summary(cfg.shards[0], FBANK)["features"],
-            "step": step,
-            "mode": cfg.mode,
-        }
-        checkpoint.export(storage.join(cfg.output, "model.pt"), engine.module.extractor, meta)
+        _export(cfg, corpus, engine.module, step)
         history.plot(storage.join(cfg.output, "loss.png"), rows, f"{cfg.mode} training, {world.size} rank(s)")
         storage.write_json(storage.join(cfg.output, "summary.json"), summary)
         log.info(

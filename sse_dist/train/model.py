@@ -26,19 +26,24 @@ class FrameLayer(nn.Sequential):
         )
 
 
+def tdnn_frames(feat_dim: int, cfg: ModelConfig) -> nn.Sequential:
+    """Kaldi's x-vector frame layers: contexts {-2..2}, {-2,0,2}, {-3,0,3}, {0}, {0} (7 frames each side)."""
+    c = cfg.channels
+    return nn.Sequential(
+        FrameLayer(feat_dim, c, 5),
+        FrameLayer(c, c, 3, dilation=2),
+        FrameLayer(c, c, 3, dilation=3),
+        FrameLayer(c, c, 1),
+        FrameLayer(c, cfg.stats_channels, 1),
+    )
+
+
 class Extractor(nn.Module):
-    """Frame layers with contexts {-2..2}, {-2,0,2}, {-3,0,3}, {0}, {0}; mean+std pooling; embedding affine."""
+    """The x-vector frame layers; mean+std pooling; embedding affine."""
 
     def __init__(self, feat_dim: int, cfg: ModelConfig):
         super().__init__()
-        c = cfg.channels
-        self.frames = nn.Sequential(
-            FrameLayer(feat_dim, c, 5),
-            FrameLayer(c, c, 3, dilation=2),
-            FrameLayer(c, c, 3, dilation=3),
-            FrameLayer(c, c, 1),
-            FrameLayer(c, cfg.stats_channels, 1),
-        )
+        self.frames = tdnn_frames(feat_dim, cfg)
         self.embedding = nn.Linear(2 * cfg.stats_channels, cfg.embed_dim)
 
     # Frames lost at each edge to the convolutions' context.
@@ -125,3 +130,51 @@ class SpeakerEmbeddingModel(nn.Module):
                 # all ranks reduce the same gradients.
                 out["cross_entropy"] = logits.sum() * 0.0
         return out
+
+
+class PhoneClassifier(nn.Module):
+    """A frame phone classifier (the ``neural`` phone source): the x-vector frame layers, then per-frame logits.
+
+    Trained on chunks of force-aligned utterances with the same features, normalisation and frame grid as the
+    speaker model, so its posteriors drop into the decoder in place of a recognizer's.
+    """
+
+    context = Extractor.context
+
+    def __init__(self, cfg: ModelConfig, feat_dim: int, num_classes: int):
+        super().__init__()
+        self.frames = tdnn_frames(feat_dim, cfg)
+        self.out = nn.Conv1d(cfg.stats_channels, num_classes, 1)
+
+    def logits(self, feats: torch.Tensor) -> torch.Tensor:
+        """[B, T, feat_dim] -> [B, T - 2*context, classes]: only frames with their full context."""
+        return self.out(self.frames(feats.transpose(1, 2))).transpose(1, 2)
+
+    def forward(
+        self,
+        source: torch.Tensor,
+        target: torch.Tensor | None = None,
+        phones: torch.Tensor | None = None,
+        labels: torch.Tensor | None = None,
+    ) -> dict[str, torch.Tensor]:
+        """``phones`` [B, T, classes] are the targets of ``source``'s frames (one-hot or posteriors)."""
+        assert phones is not None
+        logits = self.logits(source).flatten(0, 1)
+        c = self.context
+        targets = phones[:, c : phones.shape[1] - c].flatten(0, 1)
+        accuracy = (logits.argmax(1) == targets.argmax(1)).float().mean().detach()
+        return {"phone_cross_entropy": F.cross_entropy(logits, targets), "accuracy": accuracy}
+
+    @torch.no_grad()
+    def posteriors(self, utterances: list[torch.Tensor]) -> list[torch.Tensor]:
+        """Each [T_i, feat_dim] -> [T_i, classes], in one pass without padding waste: every utterance gets its
+        edges repeated ``context`` frames and they are concatenated in time. The convolutions have no padding
+        of their own, so output frame t sees input frames t..t+2*context: an utterance's outputs never see its
+        neighbours' frames, and batching changes nothing."""
+        c = self.context
+        padded = [torch.cat([u[:1].expand(c, -1), u, u[-1:].expand(c, -1)]) for u in utterances]
+        starts = [0]
+        for p in padded[:-1]:
+            starts.append(starts[-1] + len(p))
+        probs = self.logits(torch.cat(padded)[None])[0].softmax(-1)
+        return [probs[s : s + len(u)] for s, u in zip(starts, utterances)]

@@ -18,7 +18,9 @@ def test_driver_exports_utterances_done_failed_and_seconds_per_shard():
     m = PreprocessMetrics(MetricsConfig(address="127.0.0.1", port=port), shards=3)
     try:
         m.shard({"input": 4, "processed": 3, "quarantined": [{"key": "u1", "reason": "bad"}], "seconds": 2.0})
-        m.shard({"input": 5, "processed": 5, "quarantined": [], "phones_failed": 2, "seconds": 4.0})
+        # A phone field's shard counts its failures, not its utterances again.
+        m.shard({"input": 5, "processed": 5, "quarantined": [], "seconds": 3.0})
+        m.shard({"input": 5, "processed": 5, "quarantined": [], "failed": [{"key": "a"}, {"key": "b"}], "seconds": 1.0})
         with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as r:
             text = r.read().decode()
         got = {s.name: s.value for fam in text_string_to_metric_families(text) for s in fam.samples}
@@ -28,5 +30,5 @@ def test_driver_exports_utterances_done_failed_and_seconds_per_shard():
     assert got["sse_preprocess_utterances_processed_total"] == 8
     assert got["sse_preprocess_utterances_quarantined_total"] == 1
     assert got["sse_preprocess_phones_failed_total"] == 2
-    assert got["sse_preprocess_shards_total"] == 2 and got["sse_preprocess_shards_remaining"] == 1
-    assert got["sse_preprocess_shard_seconds_count"] == 2 and got["sse_preprocess_shard_seconds_sum"] == 6.0
+    assert got["sse_preprocess_shards_total"] == 3 and got["sse_preprocess_shards_remaining"] == 0
+    assert got["sse_preprocess_shard_seconds_count"] == 3 and got["sse_preprocess_shard_seconds_sum"] == 6.0

@@ -40,7 +40,11 @@ def test_every_key_is_processed_or_quarantined_and_reruns_skip(corpus, tmp_path)
     first = preprocess(PreprocessConfig(shards=[root], num_cpus=2))
     totals = first["totals"]
     assert totals["input"] == len(keys) == totals["processed"] + totals["quarantined"]
-    assert totals["quarantined"] == 1 and totals["shards_processed"] == len(index["shards"])
+    assert totals["quarantined"] == 1
+    assert totals["shards"] == {
+        f: {"processed": len(index["shards"]), "skipped": 0} for f in ("fbank", "phones")
+    }
+    assert totals["phones"]["outcomes"] == {"aligned": len(keys) - 1, "failed": 0}
 
     seen = {}
     for field in ("fbank", "phones"):
@@ -61,16 +65,19 @@ def test_every_key_is_processed_or_quarantined_and_reruns_skip(corpus, tmp_path)
     assert json.loads(sample["json"])["speaker"] is not None
 
     again = preprocess(PreprocessConfig(shards=[root], num_cpus=2))
-    assert again["totals"]["shards_processed"] == 0
+    assert [s["processed"] for s in again["totals"]["shards"].values()] == [0, 0]
     assert again["totals"]["processed"] == totals["processed"]
 
-    # A shard whose manifest is missing (a crashed task) is redone; the others are kept.
+    # A shard whose manifest is missing (a crashed task) is redone, that field only; the others are kept.
     storage.remove(fmt.done_url(root, "phones", index["shards"][0]["name"]))
     redo = preprocess(PreprocessConfig(shards=[root], num_cpus=2))
-    assert redo["totals"]["shards_processed"] == 1
+    assert redo["totals"]["shards"] == {
+        "fbank": {"processed": 0, "skipped": 4},
+        "phones": {"processed": 1, "skipped": 3},
+    }
 
-    # Other feature settings make every shard stale.
+    # Other feature settings make every shard of every field stale.
     other = PreprocessConfig(shards=[root], num_cpus=2)
     other.features.num_mel_bins = 24
-    assert preprocess(other)["totals"]["shards_processed"] == len(index["shards"])
+    assert [s["processed"] for s in preprocess(other)["totals"]["shards"].values()] == [4, 4]
     assert storage.read_json(storage.join(root, "fbank", "summary.json"))["feat_dim"] == 24

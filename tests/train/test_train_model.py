@@ -2,7 +2,7 @@ import pytest
 import torch
 
 from sse_dist.config import ModelConfig
-from sse_dist.train.model import Extractor, SpeakerEmbeddingModel
+from sse_dist.train.model import Extractor, PhoneClassifier, SpeakerEmbeddingModel
 
 CFG = ModelConfig(channels=32, stats_channels=48, embed_dim=16, decoder_channels=24, decoder_layers=2)
 
@@ -63,3 +63,30 @@ def test_seed_gives_the_same_extractor_whatever_the_heads():
     b = SpeakerEmbeddingModel(CFG, 40, 0, num_speakers=5, reconstruct=False)
     for (ka, va), (kb, vb) in zip(a.extractor.state_dict().items(), b.extractor.state_dict().items()):
         assert ka == kb and torch.equal(va, vb)
+
+
+def test_phone_classifier_batches_utterances_without_changing_their_posteriors():
+    torch.manual_seed(0)
+    model = PhoneClassifier(ModelConfig(channels=16, stats_channels=24), feat_dim=8, num_classes=5).eval()
+    utts = [torch.randn(n, 8) for n in (1, 9, 40)]
+    together = model.posteriors(utts)
+    for utt, post in zip(utts, together):
+        alone = model.posteriors([utt])[0]
+        assert post.shape == (len(utt), 5)
+        torch.testing.assert_close(post, alone)
+        torch.testing.assert_close(post.sum(-1), torch.ones(len(utt)))
+    # Edges are padded by repeating the end frames.
+    c = PhoneClassifier.context
+    padded = torch.cat([utts[2][:1].expand(c, -1), utts[2], utts[2][-1:].expand(c, -1)])
+    torch.testing.assert_close(together[2], model.logits(padded[None])[0].softmax(-1))
+
+
+def test_phone_classifier_loss_uses_the_labels_of_the_frames_it_classifies():
+    model = PhoneClassifier(ModelConfig(channels=16, stats_channels=24), feat_dim=8, num_classes=5)
+    feats = torch.randn(4, 30, 8)
+    labels = torch.nn.functional.one_hot(torch.randint(5, (4, 30)), 5).float()
+    out = model(feats, phones=labels)
+    c = PhoneClassifier.context
+    logits = model.logits(feats)
+    expected = torch.nn.functional.cross_entropy(logits.flatten(0, 1), labels[:, c:-c].argmax(-1).flatten())
+    torch.testing.assert_close(out["phone_cross_entropy"], expected)

@@ -1,7 +1,7 @@
-"""Phone sources: each turns an utterance into frame-synchronous phone labels on the feature frame grid.
+"""Phone sources: each turns an utterance into frame-synchronous labels on the feature frame grid.
 
-Registering a new recognizer is adding its class (constructed with the :class:`FeatureConfig`) to ``SOURCES``
-as ``"module:Class"``; sources are imported only when used, so validating a config stays cheap.
+Registering a new recognizer is adding its :class:`PhoneSource` subclass to ``SOURCES`` as ``"module:Class"``;
+sources are imported only when used, so validating a config stays cheap.
 """
 
 from __future__ import annotations
@@ -12,14 +12,23 @@ from typing import TYPE_CHECKING
 from .base import PhoneError, PhoneSource
 
 if TYPE_CHECKING:
-    from ...config import FeatureConfig
+    from ...config import FeatureConfig, PhoneConfig
 
-SOURCES: dict[str, str] = {"alignment": "sse_dist.preprocess.phones.alignment:AlignmentSource"}
+SOURCES: dict[str, str] = {
+    "alignment": "sse_dist.preprocess.phones.alignment:AlignmentSource",
+    "pocketsphinx": "sse_dist.preprocess.phones.sphinx:PocketsphinxSource",
+    "neural": "sse_dist.preprocess.phones.neural:NeuralSource",
+    "kmeans": "sse_dist.preprocess.phones.kmeans:KMeansSource",
+}
 
 
-def make_source(name: str, features: FeatureConfig) -> PhoneSource:
+def source_class(name: str) -> type[PhoneSource]:
     module, cls = SOURCES[name].split(":")
-    return getattr(importlib.import_module(module), cls)(features)
+    return getattr(importlib.import_module(module), cls)
 
 
-__all__ = ["SOURCES", "PhoneError", "PhoneSource", "make_source"]
+def make_source(phones: PhoneConfig, features: FeatureConfig) -> PhoneSource:
+    return source_class(phones.source)(phones, features)
+
+
+__all__ = ["SOURCES", "PhoneError", "PhoneSource", "make_source", "source_class"]

@@ -6,29 +6,36 @@ interval contains the frame's centre, and frames outside every interval are sile
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Sequence
 
 import numpy as np
-import torch
 
 from ...config import FeatureConfig
 from ...phoneset import SILENCE, to_index
 from ..features import frame_centre_seconds
-from .base import PhoneError
+from .base import ALIGNED, Labels, PhoneError, PhoneSource, Utterance
 
 
-class AlignmentSource:
-    def __init__(self, features: FeatureConfig):
-        self.features = features
+def on_frame_grid(
+    starts: Sequence[float], ends: Sequence[float], symbols: Sequence[str], frames: int, cfg: FeatureConfig
+) -> np.ndarray:
+    """uint8 [frames]: the phone of the interval (sorted by start) holding each frame's centre, else silence."""
+    starts, ends = np.asarray(starts, dtype=float), np.asarray(ends, dtype=float)
+    ids = np.array([to_index(s) for s in symbols] + [to_index(SILENCE)], dtype=np.uint8)
+    centres = frame_centre_seconds(np.arange(frames), cfg)
+    pos = np.searchsorted(starts, centres, side="right") - 1
+    inside = (pos >= 0) & (centres < ends[np.clip(pos, 0, None)]) if len(starts) else pos >= 0
+    return ids[np.where(inside, pos, len(symbols))]
 
-    def __call__(self, meta: dict[str, Any], log_mel: torch.Tensor) -> np.ndarray:
-        segments = meta.get("phones")
+
+class AlignmentSource(PhoneSource):
+    reads = ("audio", "fbank")
+
+    def label(self, utt: Utterance) -> Labels:
+        segments = utt.meta.get("phones")
         if not segments:
             raise PhoneError("no time alignment in the sample's JSON")
-        starts = np.array([float(s[0]) for s in segments])
-        ends = starts + np.array([float(s[1]) for s in segments])
-        ids = np.array([to_index(str(s[2])) for s in segments] + [to_index(SILENCE)], dtype=np.uint8)
-        centres = frame_centre_seconds(np.arange(log_mel.shape[0]), self.features)
-        pos = np.searchsorted(starts, centres, side="right") - 1
-        inside = (pos >= 0) & (centres < ends[np.clip(pos, 0, None)])
-        return ids[np.where(inside, pos, len(segments))]
+        starts = [float(s[0]) for s in segments]
+        ends = [float(s[0]) + float(s[1]) for s in segments]
+        values = on_frame_grid(starts, ends, [str(s[2]) for s in segments], len(utt.log_mel), self.features)
+        return Labels(values, ALIGNED)

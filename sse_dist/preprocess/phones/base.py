@@ -1,21 +1,91 @@
-"""The phone-source interface."""
+"""The phone-source interface: an utterance in, frame-synchronous labels and how they were obtained out."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Protocol
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 
+from ...phoneset import NUM_PHONES
+
 if TYPE_CHECKING:
-    import torch
+    from ...config import FeatureConfig, PhoneConfig, PreprocessConfig
+
+# How an utterance got its labels; the field's summary counts each. ``aligned`` labels come from a time
+# alignment to a known transcript (the only ones ``train --mode phones`` learns from); ``fallen_back`` ones
+# had a transcript that could not be aligned (the reason is kept) and were decoded instead.
+ALIGNED = "aligned"
+DECODED = "decoded"
+FALLEN_BACK = "fallen_back"
+CLASSIFIED = "classified"
+CLUSTERED = "clustered"
 
 
 class PhoneError(ValueError):
     """This utterance gets no phones from this source (the reason is counted in the shard summary)."""
 
 
-class PhoneSource(Protocol):
-    """Called once per utterance with the sample's JSON metadata and its log-mel filterbank [T, D]; returns
-    hard labels (uint8 [T], indices into :mod:`sse_dist.phoneset`) or soft posteriors (float [T, NUM_PHONES])."""
+@dataclass
+class Utterance:
+    key: str
+    meta: dict[str, Any]
+    """The sample's JSON: the audio shard's (``id``, ``text``, ``phones``...) when the source reads audio, else
+    the fbank shard's."""
+    log_mel: np.ndarray
+    """Raw log-mel filterbank, float32 [T, D]; its T is the frame count the labels must have."""
+    vad: np.ndarray
+    """Energy VAD, bool [T]."""
+    sample: dict[str, Any]
+    """Every joined member (``flac``/``wav`` bytes when the source reads audio)."""
 
-    def __call__(self, meta: dict[str, Any], log_mel: torch.Tensor) -> np.ndarray: ...
+
+@dataclass
+class Labels:
+    values: np.ndarray
+    """uint8 [T] class indices, or float [T, num_classes] posteriors."""
+    how: str
+    """One of the outcomes above."""
+    note: str = ""
+    """Why a fallback happened."""
+
+
+class PhoneSource:
+    """Constructed once per worker (a Ray actor) with the phone and feature settings, then called per batch."""
+
+    reads: ClassVar[tuple[str, ...]] = ("fbank",)
+    """Fields joined for the source, the first one streamed (``audio`` first when it needs audio or text)."""
+    wants_gpu: ClassVar[bool] = False
+    """Placed on a GPU when the cluster has them."""
+
+    def __init__(self, phones: PhoneConfig, features: FeatureConfig):
+        self.phones = phones
+        self.features = features
+
+    @classmethod
+    def num_classes(cls, phones: PhoneConfig) -> int:
+        return NUM_PHONES
+
+    @classmethod
+    def prepare(cls, cfg: PreprocessConfig, connect: Callable[[], None]) -> None:
+        """Run once by the driver before labelling (e.g. fit a model on a sample of the shards); ``connect``
+        joins or starts Ray for it."""
+
+    @classmethod
+    def identity(cls, phones: PhoneConfig) -> dict[str, Any]:
+        """What the labels depend on beyond the config (model checksum, recognizer version): part of the
+        field's fingerprint, so a new model relabels the corpus."""
+        return {}
+
+    def label(self, utt: Utterance) -> Labels:
+        raise NotImplementedError
+
+    def label_batch(self, utts: list[Utterance]) -> list[Labels | PhoneError]:
+        out: list[Labels | PhoneError] = []
+        for utt in utts:
+            try:
+                out.append(self.label(utt))
+            except PhoneError as e:
+                out.append(e)
+        return out
