@@ -27,6 +27,8 @@ def machine() -> dict[str, Any]:
         "python": sys.version.split()[0],
         "torch": torch.__version__,
         "gpu": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,
+        # The machine is shared: its 1/5/15-minute load averages say how contended the timings were.
+        "loadavg": [round(x, 2) for x in os.getloadavg()],
     }
 
 
