@@ -55,7 +55,7 @@ def kaldi(waves: list[np.ndarray], cfg: FeatureConfig) -> list[np.ndarray]:
     out = []
     for w in waves:
         fb = knf.OnlineFbank(opts)
-        fb.accept_waveform(cfg.sample_rate, (w * 32768).tolist())
+        fb.accept_waveform(cfg.sample_rate, w * 32768)  # an array: no per-sample list conversion
         fb.input_finished()
         out.append(np.stack([fb.get_frame(i) for i in range(fb.num_frames_ready)]))
     return out

@@ -4,8 +4,9 @@
 
 Part 1 (one process): median step time of the DeepSpeed engine and of a hand-written torch loop doing the same
 work (AdamW, grad clipping, LR schedule), alternating, on fixed batches — the engine's overhead. Part 2 (two
-ranks under torchrun, gloo): step time and peak memory per rank for ZeRO stages 0, 1 and 2. Part 3: frames/s of
-each model size in the given configs. Data loading is excluded here (see bench/loader.py).
+ranks under torchrun, gloo): step time and peak memory per rank for ZeRO stages 0, 1 and 2. Part 3: frames/s per core of
+each model size in the given configs (demo, so762-ssl, the production-size xvector-large). One thread per
+process throughout. Data loading is excluded here (see bench/loader.py).
 """
 
 from __future__ import annotations
@@ -109,10 +110,9 @@ def zero_worker(args: argparse.Namespace) -> None:
     step = deepspeed_step(cfg, int(os.environ["WORLD_SIZE"]))
     seconds = timed(step, args.steps)
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    if int(os.environ["RANK"]) == 0:
-        print(
-            "RESULT " + json.dumps({"zero_stage": args.zero, "step_s": seconds, "peak_rss_mb_rank0": peak_mb})
-        )
+    print(
+        "RESULT " + json.dumps({"rank": int(os.environ["RANK"]), "step_s": seconds, "peak_rss_mb": peak_mb})
+    )
 
 
 def zero_stages(args: argparse.Namespace) -> list[dict]:
@@ -121,19 +121,40 @@ def zero_stages(args: argparse.Namespace) -> list[dict]:
         cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2", __file__]
         cmd += ["--zero-worker", "--zero", str(stage), "--steps", str(args.steps), "--configs", *args.configs]
         text = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
-        out.append(json.loads(next(line for line in text.splitlines() if line.startswith("RESULT "))[7:]))
+        ranks = sorted(
+            (json.loads(line[7:]) for line in text.splitlines() if line.startswith("RESULT ")),
+            key=lambda r: r["rank"],
+        )
+        out.append(
+            {
+                "zero_stage": stage,
+                "step_s": max(r["step_s"] for r in ranks),  # the slowest rank sets the pace
+                "peak_rss_mb_per_rank": [r["peak_rss_mb"] for r in ranks],
+            }
+        )
     return out
 
 
 def model_sizes(args: argparse.Namespace) -> list[dict]:
+    """Training frames/s per core of each config's model, at most ``--size-batch`` pairs a step, so that a
+    GPU-sized batch times in seconds on a CPU core (frames/s hardly depends on the batch once it fills it)."""
     out = []
     for path in args.sizes:
         cfg = load(ExperimentConfig, [path]).train
+        cfg.deepspeed.micro_batch = min(cfg.deepspeed.micro_batch, args.size_batch)
         step = torch_step(cfg)
-        seconds = timed(step, args.steps)
+        seconds = timed(step, args.size_steps)
         frames = cfg.deepspeed.micro_batch * (cfg.data.source_frames + cfg.data.target_frames)
         params = sum(p.numel() for p in model_for(cfg).parameters())
-        out.append({"config": path, "params": params, "step_s": seconds, "frames_per_s": frames / seconds})
+        out.append(
+            {
+                "config": path,
+                "params": params,
+                "micro_batch": cfg.deepspeed.micro_batch,
+                "step_s": seconds,
+                "frames_per_s": frames / seconds,
+            }
+        )
     return out
 
 
@@ -142,13 +163,21 @@ def main() -> None:
     p.add_argument("--steps", type=int, default=30)
     p.add_argument("--configs", nargs="+", default=["configs/demo.yaml"], help="the experiment measured")
     p.add_argument(
-        "--sizes", nargs="*", default=["configs/demo.yaml"], help="configs whose model sizes to time"
+        "--sizes",
+        nargs="*",
+        default=["configs/demo.yaml", "configs/so762-ssl.yaml", "configs/xvector-large.yaml"],
+        help="configs whose model sizes to time",
     )
+    p.add_argument("--size-steps", type=int, default=8, help="timed steps per model size")
+    p.add_argument("--size-batch", type=int, default=16, help="largest micro-batch timed per model size")
     p.add_argument("--zero-worker", action="store_true", help=argparse.SUPPRESS)
     p.add_argument("--zero", type=int, default=0, help=argparse.SUPPRESS)
     args = p.parse_args()
     if args.zero_worker:
         return zero_worker(args)
+    # One thread per process, as torchrun runs each of two ranks on this 2-core machine (OMP_NUM_THREADS=1):
+    # per-core figures, and far less noise from the other jobs sharing the machine.
+    torch.set_num_threads(1)
     cfg = load(ExperimentConfig, args.configs).train
     t0 = time.time()
     result = {
