@@ -62,6 +62,10 @@ def one_run(root: str, workers: int) -> dict:
     mem = memory_summary(stats_only=True)
     ray.shutdown()
     hours = sum(s["seconds"] for s in fmt.read_index(root)["shards"]) / 3600
+    # The tasks' own time, summed per field; what the job's wall time holds beyond it (spread over the workers)
+    # is its fixed cost: scheduling, actor start-up, progress and summary writing.
+    fields = summary["fields"][root]
+    task_core_s = sum(f["core_seconds_per_audio_hour"] * f["hours"] for f in fields.values())
     # Ray prints "Spilled N MiB ..." lines only when something was spilled.
     store = [line.strip() for line in mem.splitlines() if line.startswith(("Plasma", "Spilled", "Restored"))]
     return {
@@ -69,6 +73,8 @@ def one_run(root: str, workers: int) -> dict:
         "ray_init_s": init_s,
         "job_s": seconds,
         "audio_hours_per_s": hours / seconds,
+        "task_core_s_per_audio_hour": {name: f["core_seconds_per_audio_hour"] for name, f in fields.items()},
+        "fixed_overhead_s": seconds - task_core_s / workers,
         "utterances": summary["totals"]["processed"],
         "peak_rss_mb_per_worker": max(peak.values(), default=0.0),
         "object_store": store,
@@ -95,6 +101,7 @@ def main() -> None:
             "rounds": rounds,
             "scaling_2_over_1": statistics.median(one["job_s"] / two["job_s"] for one, two in rounds),
             "audio_hours_per_core_s": statistics.median(one["audio_hours_per_s"] for one, _ in rounds),
+            "fixed_overhead_s": statistics.median(r["fixed_overhead_s"] for pair in rounds for r in pair),
             "ray_init_s": statistics.median(r["ray_init_s"] for pair in rounds for r in pair),
             "peak_rss_mb_per_worker": max(r["peak_rss_mb_per_worker"] for pair in rounds for r in pair),
             "spilled": any(r["spilled"] for pair in rounds for r in pair),

@@ -24,8 +24,14 @@ from common import median_seconds, save
 
 from sse_dist.config import ExperimentConfig, TrainConfig, load
 from sse_dist.train import ds_config
-from sse_dist.train.loop import loss_weights, param_groups
+from sse_dist.train.loop import _to_device, loss_weights, param_groups
 from sse_dist.train.model import SpeakerEmbeddingModel
+
+# On a GPU machine everything runs there, in the config's precision (bf16 autocast for the plain loop, the
+# engine's own bf16 for DeepSpeed) and with fused Adam where the config asks for it; on a CPU, in fp32.
+CUDA = torch.cuda.is_available()
+DEVICE = torch.device("cuda" if CUDA else "cpu")
+DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
 
 
 def batch(cfg: TrainConfig, num_phones: int = 40) -> dict[str, torch.Tensor]:
@@ -52,12 +58,12 @@ def deepspeed_step(cfg: TrainConfig, world: int):
 
     from sse_dist.train import distributed
 
-    distributed.init("gloo")
+    distributed.init("nccl" if CUDA else "gloo")
     model = model_for(cfg)
     engine, *_ = deepspeed.initialize(
         model=model, model_parameters=param_groups(model, 0.01), config=ds_config.build(cfg, world)
     )
-    data, weights = batch(cfg), loss_weights(cfg)
+    data, weights = _to_device(batch(cfg), engine.device, DTYPES[cfg.deepspeed.precision]), loss_weights(cfg)
 
     def step() -> None:
         parts = engine(**data)
@@ -69,15 +75,18 @@ def deepspeed_step(cfg: TrainConfig, world: int):
 
 
 def torch_step(cfg: TrainConfig):
-    model = model_for(cfg)
-    opt = torch.optim.AdamW(param_groups(model, 0.01), lr=cfg.optim.lr)
+    model = model_for(cfg).to(DEVICE)
+    fused = CUDA and cfg.deepspeed.fused_adam
+    opt = torch.optim.AdamW(param_groups(model, 0.01), lr=cfg.optim.lr, fused=fused or None)
     sched = torch.optim.lr_scheduler.LambdaLR(
         opt, lambda s: min(1.0, (s + 1) / max(cfg.optim.warmup_steps, 1))
     )
-    data, weights = batch(cfg), loss_weights(cfg)
+    data, weights = _to_device(batch(cfg), DEVICE, torch.float32), loss_weights(cfg)
+    bf16 = CUDA and cfg.deepspeed.precision == "bf16"
 
     def step() -> None:
-        parts = model(**data)
+        with torch.autocast(DEVICE.type, torch.bfloat16, enabled=bf16):
+            parts = model(**data)
         loss = sum(w * parts[k] for k, w in weights.items())
         opt.zero_grad(set_to_none=True)
         loss.backward()
@@ -89,6 +98,12 @@ def torch_step(cfg: TrainConfig):
 
 
 def timed(step, steps: int) -> float:
+    if CUDA:  # kernels run asynchronously: a step ends when the device is done
+
+        def step(step=step) -> None:
+            step()
+            torch.cuda.synchronize()
+
     for _ in range(3):
         step()
     return median_seconds(step, steps)
