@@ -1,9 +1,9 @@
 """Training step: DeepSpeed engine vs a plain PyTorch loop on the same model and batch; ZeRO stages; model sizes.
 
-    python bench/train.py [--steps 30] [--configs configs/demo.yaml ...]
+    python bench/train.py [--steps 20] [--rounds 7] [--configs configs/demo.yaml ...]
 
 Part 1 (one process): median step time of the DeepSpeed engine and of a hand-written torch loop doing the same
-work (AdamW, grad clipping, LR schedule), alternating, on fixed batches — the engine's overhead. Part 2 (two
+work (AdamW, grad clipping, LR schedule), alternating rounds, on fixed batches — the engine's overhead. Part 2 (two
 ranks under torchrun, gloo): step time and peak memory per rank for ZeRO stages 0, 1 and 2. Part 3: frames/s per core of
 each model size in the given configs (demo, so762-ssl, the production-size xvector-large). One thread per
 process throughout. Data loading is excluded here (see bench/loader.py).
@@ -15,6 +15,7 @@ import argparse
 import json
 import os
 import resource
+import statistics
 import subprocess
 import sys
 import time
@@ -109,14 +110,20 @@ def timed(step, steps: int) -> float:
     return median_seconds(step, steps)
 
 
-def engine_overhead(cfg: TrainConfig, steps: int) -> dict[str, float]:
+def engine_overhead(cfg: TrainConfig, steps: int, rounds: int) -> dict[str, float]:
+    """Median step times of each, and the median of the per-round ratios: rounds alternate the two, so drifting
+    load on a shared machine hits both alike and each ratio compares neighbours in time."""
     ds, pt = deepspeed_step(cfg, 1), torch_step(cfg)
     ds_t, pt_t = [], []
-    for _ in range(3):  # alternate, so drifting machine load hits both alike
+    for _ in range(rounds):
         ds_t.append(timed(ds, steps))
         pt_t.append(timed(pt, steps))
-    ds_m, pt_m = sorted(ds_t)[1], sorted(pt_t)[1]
-    return {"deepspeed_step_s": ds_m, "torch_step_s": pt_m, "ratio": ds_m / pt_m}
+    return {
+        "deepspeed_step_s": statistics.median(ds_t),
+        "torch_step_s": statistics.median(pt_t),
+        "ratio": statistics.median(d / t for d, t in zip(ds_t, pt_t)),
+        "round_ratios": [d / t for d, t in zip(ds_t, pt_t)],
+    }
 
 
 def zero_worker(args: argparse.Namespace) -> None:
@@ -175,7 +182,8 @@ def model_sizes(args: argparse.Namespace) -> list[dict]:
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    p.add_argument("--steps", type=int, default=30)
+    p.add_argument("--steps", type=int, default=20)
+    p.add_argument("--rounds", type=int, default=7, help="alternating rounds of engine vs plain loop")
     p.add_argument("--configs", nargs="+", default=["configs/demo.yaml"], help="the experiment measured")
     p.add_argument(
         "--sizes",
@@ -199,7 +207,7 @@ def main() -> None:
         "config": args.configs,
         "micro_batch": cfg.deepspeed.micro_batch,
         "threads": torch.get_num_threads(),
-        "engine_vs_torch": engine_overhead(cfg, args.steps),
+        "engine_vs_torch": engine_overhead(cfg, args.steps, args.rounds),
         "zero_stages_2_ranks": zero_stages(args),
         "model_sizes": model_sizes(args),
     }

@@ -15,6 +15,7 @@ import argparse
 import dataclasses
 import json
 import math
+import statistics
 import typing
 from dataclasses import dataclass
 from pathlib import Path
@@ -43,11 +44,14 @@ class Rates:
     """Stored FLAC audio shard, MB per audio hour (bench/shards.py)."""
     shard_hours_per_s: float
     """Audio hours sharded per second by `sse-dist shard` on the benchmark machine (bench/shards.py)."""
-    preprocess_hours_per_core_s: float
-    """Audio hours per second of one Ray worker running the whole preprocessing job: reading, fbank, VAD,
-    alignment phones, writing (bench/preprocess.py)."""
-    loader_frames_per_core_s: float
-    """Training frames (source + target) per second that one loader worker supplies (bench/loader.py)."""
+    preprocess_core_s_per_hour: float
+    """Core-seconds per audio hour of the preprocessing job's tasks: reading, fbank, VAD, alignment phones,
+    writing (bench/preprocess.py)."""
+    preprocess_fixed_s: float
+    """Fixed cost of one preprocessing job, seconds: worker start-up, scheduling (bench/preprocess.py)."""
+    loader_pairs_per_core_s: float
+    """Segment pairs per second that one loader worker supplies (bench/loader.py); its cost is per utterance,
+    so a config with longer segments gets more frames from each pair."""
     train_frames_per_core_s: dict[str, float]
     """Training frames per second on one CPU core, per model config file name (bench/train.py)."""
 
@@ -64,12 +68,16 @@ def load_rates(results: Path = RESULTS) -> Rates:
     )
     write = shards["local"]["write"]
     one_worker = next(r for r in loader["supply"] if r["workers"] == 1)
+    runs = [run for pair in prep["rounds"] for run in pair]
     return Rates(
         fbank_rtf=feats["rtf_sse_dist_fbank_vad_cmn"],
         audio_mb_per_hour=write["mb"] / (write["seconds"] * write["audio_hours_per_s"]),
         shard_hours_per_s=write["audio_hours_per_s"],
-        preprocess_hours_per_core_s=prep["audio_hours_per_core_s"],
-        loader_frames_per_core_s=one_worker["batches_per_s"] * loader["frames_per_batch"],
+        preprocess_core_s_per_hour=statistics.median(
+            sum(r["task_core_s_per_audio_hour"].values()) for r in runs
+        ),
+        preprocess_fixed_s=prep["fixed_overhead_s"],
+        loader_pairs_per_core_s=one_worker["batches_per_s"] * loader["micro_batch"],
         train_frames_per_core_s={Path(m["config"]).name: m["frames_per_s"] for m in train["model_sizes"]},
     )
 
@@ -96,6 +104,8 @@ class Scale:
     """ASSUMED: aggregate read bandwidth of the object store, Gbit/s."""
     speech_fraction: float = 0.8
     """ASSUMED: share of frames the VAD keeps (training frames per stored frame)."""
+    utterance_seconds: float = 8.0
+    """ASSUMED: mean utterance length; the loader reads a whole utterance for each segment pair it cuts."""
     shard_mb: float = 1000
     """Target size of one audio shard, MB."""
     grad_bytes: int = 2
@@ -133,7 +143,9 @@ def train_settings(config: str) -> dict[str, float]:
     cfg = load(ExperimentConfig, [config]).train
     model = SpeakerEmbeddingModel(cfg.model, FEAT_DIM, FEAT_DIM, 0, True)
     return {
+        "frames_per_pair": cfg.data.source_frames + cfg.data.target_frames,
         "frames_per_step": cfg.deepspeed.micro_batch * (cfg.data.source_frames + cfg.data.target_frames),
+        "steps": cfg.steps,
         "params": sum(p.numel() for p in model.parameters()),
         "flops_per_frame": 3 * flops_per_frame(cfg.model, cfg.data.source_frames, cfg.data.target_frames),
     }
@@ -164,11 +176,12 @@ def _preprocessing(s: Scale, r: Rates) -> list[Row]:
         ),
         Row("fbank + VAD + CMN compute", s.hours * r.fbank_rtf, "core-h", "measured RTF x hours"),
         Row(
-            "preprocessing job (I/O, fbank, VAD, alignment phones)",
-            s.hours / r.preprocess_hours_per_core_s / 3600,
+            "preprocessing job's tasks (I/O, fbank, VAD, alignment phones)",
+            s.hours * r.preprocess_core_s_per_hour / 3600,
             "core-h",
-            "measured rate",
+            "measured rate x hours",
         ),
+        Row("preprocessing job's fixed cost, once per job", r.preprocess_fixed_s, "s", "measured"),
     ]
     for source, (core_s_per_hour, _) in PHONE_SOURCES.items():
         rows.append(
@@ -184,11 +197,13 @@ def _training(s: Scale, r: Rates, t: dict[str, float]) -> tuple[list[Row], dict[
         raise ValueError(f"{s.config}: no measured frames/s (run `python bench/train.py --sizes {s.config}`)")
     gpus = s.nodes * s.gpus_per_node
     gpu_fps = cpu_fps * s.gpu_speedup
-    loader_fps = r.loader_frames_per_core_s * s.loader_cores_per_gpu
-    # Through each node's network, per GPU frame: its GPUs' shard reads (every stored frame once an epoch, speech
-    # or not), and the gradient all-reduce between nodes (a ring moves ~2x the gradients through each node per
-    # step, whatever the node count; reduced within the node first).
-    read_bits_per_frame = STORED_BYTES_PER_FRAME * 8 / s.speech_fraction
+    loader_core_fps = r.loader_pairs_per_core_s * t["frames_per_pair"]
+    loader_fps = loader_core_fps * s.loader_cores_per_gpu
+    # Through each node's network, per GPU frame: its GPUs' shard reads (the loader reads a whole utterance,
+    # fbank + VAD + hard phones, for each pair it cuts), and the gradient all-reduce between nodes (a ring
+    # moves ~2x the gradients through each node per step, whatever the node count; reduced within the node).
+    utterance_frames = s.utterance_seconds * FRAMES_PER_HOUR / 3600
+    read_bits_per_frame = utterance_frames * (STORED_BYTES_PER_FRAME + 1) * 8 / t["frames_per_pair"]
     grad_bits = 2 * t["params"] * s.grad_bytes * 8 if s.nodes > 1 else 0
     net_fps = s.node_gbps * 1e9 / (s.gpus_per_node * read_bits_per_frame + grad_bits / t["frames_per_step"])
     store_fps = s.store_gbps * 1e9 / read_bits_per_frame / gpus
@@ -234,13 +249,22 @@ def _training(s: Scale, r: Rates, t: dict[str, float]) -> tuple[list[Row], dict[
         Row("GPU-hours per epoch", epoch_frames / fps / 3600, "GPU-h", "derived"),
         Row(
             f"wall-clock per epoch on {s.nodes} x {s.gpus_per_node} GPUs",
-            epoch_frames / fps / 3600 / gpus,
-            "h",
+            epoch_frames / fps / 60 / gpus,
+            "min",
             "derived",
         ),
         Row(
+            f"GPU-hours of the config's run ({t['steps']:,.0f} steps of {t['frames_per_step']:,.0f} frames per GPU)",
+            t["steps"] * t["frames_per_step"] / fps / 3600 * gpus,
+            "GPU-h",
+            "derived",
+        ),
+        Row("  = epochs", t["steps"] * t["frames_per_step"] * gpus / epoch_frames, "epochs", "derived"),
+        Row("GPU speed-up beyond which the loader limits", loader_fps / cpu_fps, "x core", "derived"),
+        Row("GPU speed-up beyond which the node network limits", net_fps / cpu_fps, "x core", "derived"),
+        Row(
             "loader cores per GPU to keep up with compute",
-            gpu_fps / r.loader_frames_per_core_s,
+            gpu_fps / loader_core_fps,
             "cores",
             "derived",
         ),

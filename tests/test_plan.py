@@ -14,11 +14,18 @@ RATES = Rates(
     fbank_rtf=3e-4,
     audio_mb_per_hour=60.0,
     shard_hours_per_s=1.0,
-    preprocess_hours_per_core_s=0.2,
-    loader_frames_per_core_s=1_000_000.0,
+    preprocess_core_s_per_hour=8.0,
+    preprocess_fixed_s=10.0,
+    loader_pairs_per_core_s=2_000.0,
     train_frames_per_core_s={"xvector-large.yaml": 2_000.0, "demo.yaml": 100_000.0},
 )
-SETTINGS = {"frames_per_step": 64_000, "params": 8e6, "flops_per_frame": 16e6}
+SETTINGS = {
+    "frames_per_pair": 500,
+    "frames_per_step": 64_000,
+    "steps": 1000,
+    "params": 8e6,
+    "flops_per_frame": 16e6,
+}
 
 
 def _values(result: dict) -> dict[str, float]:
@@ -43,7 +50,9 @@ def test_compute_bound_by_default_and_wall_clock_divides_by_gpus():
     result = plan(Scale(), RATES, SETTINGS)
     assert result["bottleneck"] == "GPU compute"
     values = _values(result)
-    assert values["wall-clock per epoch on 4 x 8 GPUs"] == pytest.approx(values["GPU-hours per epoch"] / 32)
+    assert values["wall-clock per epoch on 4 x 8 GPUs"] == pytest.approx(
+        values["GPU-hours per epoch"] * 60 / 32
+    )
 
 
 def test_bottleneck_switches_to_the_network_when_per_node_bandwidth_is_low():
@@ -67,8 +76,11 @@ def _results(folder):
     files = {
         "features": {"rtf_sse_dist_fbank_vad_cmn": 3e-4},
         "shards": {"local": {"write": {"mb": 120.0, "seconds": 2.0, "audio_hours_per_s": 1.0}}},
-        "preprocess": {"audio_hours_per_core_s": 0.2},
-        "loader": {"frames_per_batch": 8000, "supply": [{"workers": 1, "batches_per_s": 25.0}]},
+        "preprocess": {
+            "fixed_overhead_s": 10.0,
+            "rounds": [[{"task_core_s_per_audio_hour": {"fbank": 6.0, "phones": 1.0}}]],
+        },
+        "loader": {"micro_batch": 32, "supply": [{"workers": 1, "batches_per_s": 25.0}]},
         "train": {"model_sizes": [{"config": "configs/demo.yaml", "frames_per_s": 1e5}]},
     }
     for name, content in files.items():
@@ -78,7 +90,8 @@ def _results(folder):
 def test_rates_come_from_the_benchmark_results(tmp_path):
     _results(tmp_path)
     rates = load_rates(tmp_path)
-    assert rates.audio_mb_per_hour == 60.0 and rates.loader_frames_per_core_s == 200_000.0
+    assert rates.audio_mb_per_hour == 60.0 and rates.loader_pairs_per_core_s == 800.0
+    assert rates.preprocess_core_s_per_hour == 7.0 and rates.preprocess_fixed_s == 10.0
     assert rates.train_frames_per_core_s == {"demo.yaml": 1e5}
     (tmp_path / "loader.json").unlink()
     with pytest.raises(FileNotFoundError, match="bench/loader.py"):
