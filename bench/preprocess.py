@@ -1,17 +1,19 @@
 """Preprocessing on Ray: throughput with 1 and 2 workers, the fixed per-job overhead, memory per worker, and
 whether anything spills from an object store smaller than the corpus.
 
-    python bench/preprocess.py [--shards ROOT]
+    python bench/preprocess.py [--shards ROOT] [--rounds 3]
 
 The shard set (default: ../shared/data/so762-dev sharded into 10 shards, else a synthetic corpus) is
-preprocessed from scratch once per worker count on a fresh local cluster whose object store (100 MB) is smaller
-than the audio, so any spilling would show in Ray's memory summary.
+preprocessed from scratch with 1 and then 2 workers, in alternating rounds, each on a fresh local cluster whose
+object store (100 MB) is smaller than the audio, so any spilling would show in Ray's memory summary. Scaling
+is the median over rounds of the 1-worker over the 2-worker job time.
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import statistics
 import tempfile
 import threading
 import time
@@ -60,6 +62,10 @@ def one_run(root: str, workers: int) -> dict:
     mem = memory_summary(stats_only=True)
     ray.shutdown()
     hours = sum(s["seconds"] for s in fmt.read_index(root)["shards"]) / 3600
+    # The tasks' own time, summed per field; what the job's wall time holds beyond it (spread over the workers)
+    # is its fixed cost: scheduling, actor start-up, progress and summary writing.
+    fields = summary["fields"][root]
+    task_core_s = sum(f["core_seconds_per_audio_hour"] * f["hours"] for f in fields.values())
     # Ray prints "Spilled N MiB ..." lines only when something was spilled.
     store = [line.strip() for line in mem.splitlines() if line.startswith(("Plasma", "Spilled", "Restored"))]
     return {
@@ -67,6 +73,8 @@ def one_run(root: str, workers: int) -> dict:
         "ray_init_s": init_s,
         "job_s": seconds,
         "audio_hours_per_s": hours / seconds,
+        "task_core_s_per_audio_hour": {name: f["core_seconds_per_audio_hour"] for name, f in fields.items()},
+        "fixed_overhead_s": seconds - task_core_s / workers,
         "utterances": summary["totals"]["processed"],
         "peak_rss_mb_per_worker": max(peak.values(), default=0.0),
         "object_store": store,
@@ -77,19 +85,26 @@ def one_run(root: str, workers: int) -> dict:
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--shards", default=None, help="an existing shard set (its fields are deleted and redone)")
+    p.add_argument("--rounds", type=int, default=3)
     args = p.parse_args()
     root = args.shards
     if root is None:
         root = os.path.join(tempfile.mkdtemp(), "set")
         shard(ShardConfig(input=default_input(), output=root, max_utts_per_shard=200))
-    runs = [one_run(root, w) for w in (1, 2)]
+    # Rounds alternate 1 and 2 workers so drifting load on the shared machine hits both alike.
+    rounds = [[one_run(root, w) for w in (1, 2)] for _ in range(args.rounds)]
     save(
         "preprocess",
         {
             "shards": len(fmt.read_index(root)["shards"]),
             "object_store_mb": OBJECT_STORE / 2**20,
-            "runs": runs,
-            "scaling_2_over_1": runs[0]["job_s"] / runs[1]["job_s"],
+            "rounds": rounds,
+            "scaling_2_over_1": statistics.median(one["job_s"] / two["job_s"] for one, two in rounds),
+            "audio_hours_per_core_s": statistics.median(one["audio_hours_per_s"] for one, _ in rounds),
+            "fixed_overhead_s": statistics.median(r["fixed_overhead_s"] for pair in rounds for r in pair),
+            "ray_init_s": statistics.median(r["ray_init_s"] for pair in rounds for r in pair),
+            "peak_rss_mb_per_worker": max(r["peak_rss_mb_per_worker"] for pair in rounds for r in pair),
+            "spilled": any(r["spilled"] for pair in rounds for r in pair),
         },
     )
 

@@ -1,19 +1,23 @@
 """Shard I/O: `sse-dist shard` write throughput and tar read throughput, local disk and S3 on loopback.
 
-    python bench/shards.py [--input /path/to/kaldi_dir]
+    python bench/shards.py [--input /path/to/kaldi_dir] [--rounds 5]
 
 Input: a Kaldi data dir (default: ../shared/data/so762-dev if present, else a synthetic corpus). The S3 side is
 a real S3-compatible server on 127.0.0.1 (moto's), reached through s3fs exactly as a cluster would reach its
-object store; its numbers measure the client stack and HTTP, not a production store.
+object store; its numbers measure the client stack and HTTP, not a production store. Reads are timed for
+sse-dist's shard reader and for WebDataset's general one (tarfile + group_by_keys), alternating.
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import statistics
 import tempfile
 import time
+from collections.abc import Iterator
 
+import webdataset as wds
 from common import SHARED, save
 
 from sse_dist import storage
@@ -43,18 +47,34 @@ def write(input_dir: str, output: str) -> dict:
     return {"seconds": seconds, "mb": mb, "mb_per_s": mb / seconds, "audio_hours_per_s": hours / seconds}
 
 
-def read(root: str) -> dict:
+def webdataset_samples(url: str) -> Iterator[dict]:
+    """The general reader the shard reader replaces: tarfile members grouped by WebDataset."""
+    with storage.open_read(url) as stream:
+        files = ({**m, "__url__": url} for m in wds.tariterators.tar_file_iterator(stream))
+        yield from wds.tariterators.group_by_keys(files)
+
+
+def read(root: str, rounds: int) -> dict:
+    """Every audio shard read through, by sse-dist's reader and by WebDataset's, alternating; medians."""
     index = fmt.read_index(root)
-    t0 = time.perf_counter()
-    n = sum(1 for s in index["shards"] for _ in fmt.iter_tar(fmt.shard_url(root, fmt.AUDIO, s["name"])))
-    seconds = time.perf_counter() - t0
+    urls = [fmt.shard_url(root, fmt.AUDIO, s["name"]) for s in index["shards"]]
+    readers = {"sse_dist": fmt.iter_tar, "webdataset": webdataset_samples}
+    times = {name: [] for name in readers}
+    for _ in range(rounds):
+        for name, reader in readers.items():
+            t0 = time.perf_counter()
+            n = sum(1 for url in urls for _ in reader(url))
+            times[name].append(time.perf_counter() - t0)
     mb = sum(s["bytes"] for s in index["shards"]) / 1e6
     hours = sum(s["seconds"] for s in index["shards"]) / 3600
+    seconds = {name: statistics.median(t) for name, t in times.items()}
     return {
         "utterances": n,
-        "seconds": seconds,
-        "mb_per_s": mb / seconds,
-        "audio_hours_per_s": hours / seconds,
+        "seconds": seconds["sse_dist"],
+        "mb_per_s": mb / seconds["sse_dist"],
+        "audio_hours_per_s": hours / seconds["sse_dist"],
+        "webdataset_mb_per_s": mb / seconds["webdataset"],
+        "speedup_vs_webdataset": seconds["webdataset"] / seconds["sse_dist"],
     }
 
 
@@ -80,13 +100,14 @@ def s3_root() -> tuple[str, object]:
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--input", default=None)
+    p.add_argument("--rounds", type=int, default=5, help="read passes per reader")
     args = p.parse_args()
     src = args.input or default_input()
     local = os.path.join(tempfile.mkdtemp(), "set")
-    result = {"input": src, "local": {"write": write(src, local), "read": read(local)}}
+    result = {"input": src, "local": {"write": write(src, local), "read": read(local, args.rounds)}}
     remote, server = s3_root()
     try:
-        result["s3_loopback"] = {"write": write(src, remote), "read": read(remote)}
+        result["s3_loopback"] = {"write": write(src, remote), "read": read(remote, args.rounds)}
     finally:
         server.stop()
     storage.remove(local, recursive=True)

@@ -30,6 +30,7 @@ STAGES = {
     "demo": "Run every stage on the embedded synthetic corpus and report untrained vs MFCC vs SSL.",
     "launch": "Render, validate and create the Kubernetes job of a stage (RayJob, PyTorchJob); follow it.",
 }
+PLAN = "Cost of N hours of audio end to end, from the measured benchmark rates and stated assumptions."
 
 
 def _leaf_fields(cls: type, prefix: str = "") -> list[tuple[str, Any, str, Any]]:
@@ -76,6 +77,9 @@ def parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="stage", required=True, metavar="STAGE")
     for stage in STAGES:
         _add_stage(sub, stage)
+    from .plan import add_arguments
+
+    add_arguments(sub.add_parser("plan", help=PLAN, description=PLAN))
     return p
 
 
@@ -137,6 +141,15 @@ def setup_logging() -> None:
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     setup_logging()
+    if args.stage == "plan":  # no experiment config of its own: it reads the benchmark results
+        from .plan import run
+
+        try:
+            print(run(args))
+        except (ValueError, FileNotFoundError) as e:
+            print(f"sse-dist plan: error: {e}", file=sys.stderr)
+            return 1
+        return 0
     try:
         cfg = config_from_args(args)
     except ConfigError as e:

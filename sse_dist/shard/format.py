@@ -24,6 +24,7 @@ import numpy as np
 import webdataset as wds
 
 from .. import storage
+from . import members
 
 log = logging.getLogger(__name__)
 
@@ -73,6 +74,10 @@ def read_index(root: str) -> dict[str, Any]:
 
 
 def load_npy(data: bytes, where: str) -> np.ndarray:
+    """The array in ``.npy`` bytes; a plain array comes back as a read-only view of them (no copy)."""
+    array = members.npy_view(data)
+    if array is not None:
+        return array
     try:
         return np.load(io.BytesIO(data), allow_pickle=False)
     except (ValueError, OSError, EOFError) as e:
@@ -110,14 +115,12 @@ def iter_tar(url: str) -> Iterator[dict[str, Any]]:
     last = None
     try:
         with storage.open_read(url) as stream:
-            members = wds.tariterators.tar_file_iterator(stream, handler=wds.reraise_exception)
-            files = ({**m, "__url__": url} for m in members)
-            for sample in wds.tariterators.group_by_keys(files, handler=wds.reraise_exception):
+            for sample in members.group_samples(members.tar_members(stream)):
                 key = sample["__key__"]
                 if not is_valid_key(key):
                     raise ShardError(f"{url}: bad key {key!r} (keys are letters, digits, '_' and '-')")
                 last = key
-                yield {k: v for k, v in sample.items() if k != "__url__"}
+                yield sample
     except ShardError:
         raise
     except FileNotFoundError:

@@ -101,17 +101,18 @@ def to_arrays(
             yield {"__skipped__": "missing_field"}
             continue
         where = f"shard {s['__shard__']} key {s['__key__']}"
-        feats = fmt.load_npy(s["fbank.npy"], where).astype(np.float32)
+        feats = fmt.load_npy(s["fbank.npy"], where)
         phones = fmt.load_npy(s[f"{phones_field}.npy"], where) if phones_field else np.zeros((len(feats), 0))
         if cfg.vad:
             keep = fmt.load_npy(s["vad.npy"], where).astype(bool)
             feats, phones = feats[keep], phones[keep]
-        meta = fmt.load_json(s["json"], where)
+        # Select speech frames before widening to float32, and decode the metadata only for its label.
+        label = spk2idx.get(fmt.load_json(s["json"], where).get("speaker"), -1) if spk2idx else -1
         how = s.get(f"{phones_field}.json")
         yield {
-            "feats": torch.from_numpy(feats),
+            "feats": torch.from_numpy(feats.astype(np.float32)),
             "phones": torch.from_numpy(phones.astype(np.int64 if phones.ndim == 1 else np.float32)),
-            "label": spk2idx.get(meta.get("speaker"), -1) if spk2idx else -1,
+            "label": label,
             "how": fmt.load_json(how, where).get("how") if how else None,
         }
 
@@ -236,8 +237,8 @@ def batch_pairs(src: Iterable[Sample], size: int, num_phones: int) -> Iterator[S
         pairs.append(s)
         if len(pairs) == size:
             phones = torch.stack([p["phones"] for p in pairs])
-            if not phones.is_floating_point():
-                phones = torch.nn.functional.one_hot(phones, num_phones).float()
+            if not phones.is_floating_point():  # scattered straight into float: no int64 one-hot to convert
+                phones = torch.zeros(*phones.shape, num_phones).scatter_(-1, phones.unsqueeze(-1), 1.0)
             yield {
                 "source": torch.stack([p["source"] for p in pairs]),
                 "target": torch.stack([p["target"] for p in pairs]),
