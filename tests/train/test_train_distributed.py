@@ -1,5 +1,6 @@
 """Real DeepSpeed training: two gloo ranks under torchrun (through launch/train.sh), checkpoint and resume."""
 
+import http.client
 import json
 import os
 import socket
@@ -57,7 +58,9 @@ def _scrape_until_done(proc, ports, timeout=300):
                     for line in r.read().decode().splitlines():
                         if line.startswith("sse_train_steps_total{"):
                             steps[port] = max(steps[port], float(line.rsplit(" ", 1)[1]))
-            except OSError:
+            # Not listening yet; or, the port being in the ephemeral range, a socket connected to itself that
+            # reads back its own request (http.client.BadStatusLine: "GET /metrics HTTP/1.1").
+            except (OSError, http.client.HTTPException):
                 pass
         time.sleep(0.2)
     out, err = proc.communicate(timeout=max(1, deadline - time.time()))
