@@ -4,10 +4,12 @@
 # data where the mode reconstructs), each embedded on the 25 unseen dev speakers and scored on dev.trials with
 # cosine, cosine + AS-norm (a label-free cohort: the 1,600 so762-train utterances, each on its own) and
 # PLDA (trained on the so762 training speakers' embeddings and labels, for every row). Prints the table.
-#   bench/quality.sh [ROW...]       default: every row, in the order below; rows already done are skipped
+#   bench/quality.sh [ROW...]       default: the rows of the docs' table; rows already done are skipped
+# Rows: mfcc, ssl, ssl-steps-N (SSL with N steps), supervised, multitask-L (recon_weight L), semi-N (N% labelled).
 # Needs the shards and k-means field of bench/so762_phones.sh (shards/so762-{train,dev}, shards/libri1); the
 # SSL row is that script's runs/so762-ssl-km (trained here if missing). DATA as there (default /work/shared/data).
-# Sequential on purpose: about 12 minutes per training with two ranks on the 2-core machine.
+# Sequential on purpose: 8.5-11 minutes per 800-step training with two ranks on the shared 2-core machine, plus
+# 1-5 minutes of embedding per row (about 80 minutes in all when the SSL run is already there).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 DATA=${DATA:-/work/shared/data}
@@ -66,6 +68,7 @@ run_row() {
   case $1 in
     mfcc) evaluate mfcc --method mfcc_stats ;;
     ssl) trained ssl runs/so762-ssl-km "${BASE[@]}" --phones_field km ;;
+    ssl-steps-*) trained "$1" "$OUT/$1" "${BASE[@]}" --phones_field km --steps "${1#ssl-steps-}" ;;
     supervised) trained supervised "$OUT/supervised" "${BASE[@]}" --config configs/so762-supervised.yaml ;;
     multitask-*) trained "$1" "$OUT/$1" "${MT[@]}" --recon_weight "${1#multitask-}" ;;
     semi-*) trained "$1" "$OUT/$1" "${MT[@]}" --mode semi --labelled_speakers "configs/so762-labelled-${1#semi-}.txt" ;;
@@ -74,7 +77,7 @@ run_row() {
 }
 
 labelled_lists
-for row in "${@:-mfcc ssl supervised multitask-1 multitask-3 semi-50 semi-25}"; do
+for row in "${@:-mfcc ssl supervised multitask-1 semi-50 semi-25 ssl-steps-1200}"; do
   for r in $row; do run_row "$r"; done
 done
 python - "$OUT" <<'EOF'
