@@ -412,7 +412,9 @@ class TrainConfig:
     recon_weight: float = 1.0
     """lambda, the reconstruction loss weight in multitask and semi modes."""
     labelled_speakers: str = ""
-    """semi mode: file of speaker ids whose labels may be used; every other sample counts as unlabelled."""
+    """File of speaker ids whose labels may be used; every other sample counts as unlabelled. Required in semi
+    mode; in supervised and multitask modes it keeps the labels of other shard sets out (e.g. a corpus used
+    only as unlabelled reconstruction data); empty: every labelled speaker in the shards."""
     phones_field: str = "phones"
     """Per-field shard the decoder's phone conditioning is read from; empty trains without phone conditioning
     (the ablation: the decoder sees only the embedding)."""

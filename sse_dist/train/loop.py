@@ -32,11 +32,12 @@ def loss_weights(cfg: TrainConfig) -> dict[str, float]:
 
 
 def speaker_index(cfg: TrainConfig, corpus: Corpus) -> dict[str, int]:
-    """Class index of every speaker whose label the mode may use (semi: only the listed ones)."""
+    """Class index of every speaker whose label the mode may use (only the listed ones where
+    ``labelled_speakers`` is set: semi always, supervised and multitask optionally)."""
     if cfg.mode in ("ssl", "phones"):
         return {}
     speakers = corpus.speakers
-    if cfg.mode == "semi":
+    if cfg.labelled_speakers:
         listed = set(storage.read_bytes(cfg.labelled_speakers).decode("utf-8").split())
         unknown = listed - set(speakers)
         if unknown:

@@ -1,0 +1,97 @@
+#!/usr/bin/env bash
+# The paper's experiments on real speech (docs/experiments.md, "speechocean762: the paper's experiments"):
+# models trained on the 100 speechocean762 training speakers (+ librispeech-1utt as unlabelled reconstruction
+# data where the mode reconstructs), each embedded on the 25 unseen dev speakers and scored on dev.trials with
+# cosine, cosine + AS-norm (a label-free cohort: the 1,600 so762-train utterances, each on its own) and
+# PLDA (trained on the so762 training speakers' embeddings and labels, for every row). Prints the table.
+#   bench/quality.sh [ROW...]       default: the rows of the docs' table; rows already done are skipped
+# Rows: mfcc, ssl, ssl-steps-N (SSL with N steps), supervised, multitask-L (recon_weight L), semi-N (N% labelled).
+# Needs the shards and k-means field of bench/so762_phones.sh (shards/so762-{train,dev}, shards/libri1); the
+# SSL row is that script's runs/so762-ssl-km (trained here if missing). DATA as there (default /work/shared/data).
+# Sequential on purpose: 8.5-11 minutes per 800-step training with two ranks on the shared 2-core machine, plus
+# 1-5 minutes of embedding per row (about 80 minutes in all when the SSL run is already there).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+DATA=${DATA:-/work/shared/data}
+export PATH="$PWD/.venv/bin:$PATH" NPROC_PER_NODE=${NPROC_PER_NODE:-2}
+OUT=runs/quality
+TRIALS=$DATA/so762-dev/dev.trials
+BASE=(--config configs/so762-ssl.yaml)
+MT=(--config configs/so762-ssl.yaml --config configs/so762-multitask.yaml)
+mkdir -p "$OUT/logs"
+
+step() {  # name command...: stdout (the stage's JSON summary) and stderr to $OUT/logs/name.{json,log}
+  local name=$1
+  shift
+  echo "[$(date +%T)] $name: $*" >&2
+  "$@" >"$OUT/logs/$name.json" 2>"$OUT/logs/$name.log"
+}
+
+# The semi-supervised rows' labelled speakers: the first N of a seeded shuffle of train_speakers (committed).
+labelled_lists() {
+  [ -f configs/so762-labelled-50.txt ] && return
+  cp "$DATA/so762-dev/train_speakers" configs/so762-labelled-100.txt
+  python - <<'EOF'
+import random
+speakers = open("configs/so762-labelled-100.txt").read().split()
+random.Random(0).shuffle(speakers)
+for n in (25, 50):
+    open(f"configs/so762-labelled-{n}.txt", "w").write("\n".join(sorted(speakers[:n])) + "\n")
+EOF
+}
+
+evaluate() {  # row embed-args...: embeddings of dev and train; then each backend
+  local row=$1 dir=$OUT/$1
+  shift
+  mkdir -p "$dir"
+  for part in dev train; do
+    [ -f "$dir/$part.npz" ] || step "embed-$row-$part" sse-dist embed "${BASE[@]}" "$@" \
+      --shards "shards/so762-$part" --output "$dir/$part.npz"
+  done
+  local s=(sse-dist score --embeddings "$dir/dev.npz" --trials "$TRIALS")
+  [ -f "$dir/cosine.json" ] || step "score-$row-cosine" "${s[@]}" --output "$dir/cosine.json"
+  [ -f "$dir/asnorm.json" ] || step "score-$row-asnorm" "${s[@]}" --output "$dir/asnorm.json" \
+    --score_norm asnorm --cohort_embeddings "$dir/train.npz" --cohort_speaker_means false
+  [ -f "$dir/plda.json" ] || step "score-$row-plda" "${s[@]}" --output "$dir/plda.json" \
+    --backend plda --train_embeddings "$dir/train.npz"
+}
+
+trained() {  # row run train-args...: train the run unless its model exists, then evaluate it
+  local row=$1 run=$2
+  shift 2
+  [ -f "$run/model.pt" ] || step "train-$row" launch/train.sh "$@" --output "$run"
+  evaluate "$row" --method model --checkpoint "$run"
+  [ -f "$OUT/$row/summary.json" ] || cp "$run/summary.json" "$OUT/$row/summary.json"  # training time
+}
+
+run_row() {
+  case $1 in
+    mfcc) evaluate mfcc --method mfcc_stats ;;
+    ssl) trained ssl runs/so762-ssl-km "${BASE[@]}" --phones_field km ;;
+    ssl-steps-*) trained "$1" "$OUT/$1" "${BASE[@]}" --phones_field km --steps "${1#ssl-steps-}" ;;
+    supervised) trained supervised "$OUT/supervised" "${BASE[@]}" --config configs/so762-supervised.yaml ;;
+    multitask-*) trained "$1" "$OUT/$1" "${MT[@]}" --recon_weight "${1#multitask-}" ;;
+    semi-*) trained "$1" "$OUT/$1" "${MT[@]}" --mode semi --labelled_speakers "configs/so762-labelled-${1#semi-}.txt" ;;
+    *) echo "unknown row $1" >&2 && return 1 ;;
+  esac
+}
+
+labelled_lists
+for row in "${@:-mfcc ssl supervised multitask-1 semi-50 semi-25 ssl-steps-1200}"; do
+  for r in $row; do run_row "$r"; done
+done
+python - "$OUT" <<'EOF'
+import json, os, sys
+out = sys.argv[1]
+print(f"{'row':<14} {'cosine':>14} {'cos+AS-norm':>14} {'PLDA':>14} {'train s':>8}")
+for row in sorted(os.listdir(out)):
+    cells = []
+    for backend in ("cosine", "asnorm", "plda"):
+        path = f"{out}/{row}/{backend}.json"
+        r = json.load(open(path)) if os.path.exists(path) else None
+        cells.append(f"{r['eer_percent']:.2f} ({r['min_dcf_0.01']:.3f})" if r else "-")
+    summary = f"{out}/{row}/summary.json"
+    secs = f"{json.load(open(summary))['seconds']:.0f}" if os.path.exists(summary) else "-"
+    if row != "logs":
+        print(f"{row:<14} {cells[0]:>14} {cells[1]:>14} {cells[2]:>14} {secs:>8}")
+EOF
