@@ -20,7 +20,15 @@ def test_driver_exports_utterances_done_failed_and_seconds_per_shard():
         m.shard({"input": 4, "processed": 3, "quarantined": [{"key": "u1", "reason": "bad"}], "seconds": 2.0})
         # A phone field's shard counts its failures, not its utterances again.
         m.shard({"input": 5, "processed": 5, "quarantined": [], "seconds": 3.0})
-        m.shard({"input": 5, "processed": 5, "quarantined": [], "failed": [{"key": "a"}, {"key": "b"}], "seconds": 1.0})
+        m.shard(
+            {
+                "input": 5,
+                "processed": 5,
+                "quarantined": [],
+                "failed": [{"key": "a"}, {"key": "b"}],
+                "seconds": 1.0,
+            }
+        )
         with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as r:
             text = r.read().decode()
         got = {s.name: s.value for fam in text_string_to_metric_families(text) for s in fam.samples}
