@@ -77,7 +77,7 @@ def fbank_shard(root: str, name: str, keys: list[str], features: FeatureConfig) 
     quarantine: list[dict[str, str]] = []
     unexpected: list[dict[str, str]] = []
     processed = frames = 0
-    with storage.atomic_write(fmt.shard_url(root, FBANK, name)) as f:
+    with storage.atomic_write(fmt.shard_url(root, FBANK, name), sole_writer=True) as f:
         writer = fmt.tar_writer(f)
         for key, sample in joined_samples(root, name, [fmt.AUDIO], keys, quarantine, unexpected):
             try:
