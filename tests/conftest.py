@@ -6,7 +6,7 @@ import uuid
 
 import fsspec
 import pytest
-from s3_helpers import use_s3_endpoint
+from s3_helpers import start_flaky_s3, use_s3_endpoint
 
 
 @pytest.fixture(scope="session")
@@ -31,6 +31,21 @@ def s3_bucket(s3_server, monkeypatch):
     fsspec.filesystem("s3").mkdir(bucket)
     yield f"s3://{bucket}"
     s3fs.S3FileSystem.clear_instance_cache()
+
+
+@pytest.fixture
+def flaky_s3(s3_bucket, s3_server, monkeypatch):
+    """s3fs pointed at a fault-injecting proxy (``s3_helpers.FlakyS3``) in front of the server; the proxy.
+    botocore makes one attempt per call, so the injected faults reach s3fs's and our retry layers."""
+    from sse_dist import storage
+
+    server = start_flaky_s3(s3_server)
+    use_s3_endpoint(monkeypatch, f"http://127.0.0.1:{server.server_port}")
+    monkeypatch.setenv("AWS_MAX_ATTEMPTS", "1")
+    monkeypatch.setattr(storage, "BACKOFF_S", 0.01)
+    yield server
+    server.shutdown()
+    server.server_close()
 
 
 @pytest.fixture(scope="session")
