@@ -90,8 +90,12 @@ def fbank(
     if x.numel() < win:
         return torch.zeros(0, cfg.num_mel_bins), torch.zeros(0)
     frames = x.unfold(0, win, shift)  # a view: no copy of the waveform
-    parts = [_fbank_frames(frames[i : i + chunk_frames], cfg) for i in range(0, len(frames), chunk_frames)]
-    return torch.cat([p[0] for p in parts]), torch.cat([p[1] for p in parts])
+    log_mel, log_energy = torch.empty(len(frames), cfg.num_mel_bins), torch.empty(len(frames))
+    for i in range(0, len(frames), chunk_frames):
+        log_mel[i : i + chunk_frames], log_energy[i : i + chunk_frames] = _fbank_frames(
+            frames[i : i + chunk_frames], cfg
+        )
+    return log_mel, log_energy
 
 
 def _fbank_frames(frames: torch.Tensor, cfg: FeatureConfig) -> tuple[torch.Tensor, torch.Tensor]:

@@ -40,6 +40,6 @@ def test_one_hour_utterance_has_bounded_memory():
     assert out.returncode == 0, out.stderr[-3000:]
     frames, extra_mb = map(int, out.stdout.split())
     assert frames == 359998
-    # The features are 360k x 40 float32 = 58 MB (twice while the chunks are joined): measured +145 MB; one
+    # The features are 360k x 40 float32 = 58 MB: measured +126..310 MB (allocator and FFT plans vary); one
     # pass over all frames (chunk_frames=10**9) measured +2.3 GB.
-    assert extra_mb < 300, f"featurising 1 h raised the peak RSS by {extra_mb} MB"
+    assert extra_mb < 500, f"featurising 1 h raised the peak RSS by {extra_mb} MB"
