@@ -16,6 +16,7 @@ from __future__ import annotations
 import io
 import json
 import logging
+import posixpath
 import re
 from collections.abc import Iterable, Iterator
 from typing import Any
@@ -34,6 +35,7 @@ INDEX = "index.json"
 AUDIO_EXTENSIONS = ("flac", "wav")
 # WebDataset splits a member name into key and extension at the first dot: keys carry no dots (nor slashes).
 _KEY_RE = re.compile(r"^[A-Za-z0-9_\-]+$")
+_NAME_RE = re.compile(r"^\d{6,}$")
 
 
 class ShardError(RuntimeError):
@@ -69,6 +71,15 @@ def read_index(root: str) -> dict[str, Any]:
         raise ShardError(f"{url}: no shard index (run `sse-dist shard` to create the shard set)") from None
     if index.get("format") != FORMAT:
         raise ShardError(f"{url}: not an sse-dist shard index (format={index.get('format')!r})")
+    for shard in index.get("shards", []):
+        # Names and keys become paths and member names: none may point outside the shard set.
+        if not _NAME_RE.match(str(shard.get("name"))):
+            raise ShardError(f"{url}: bad shard name {shard.get('name')!r} (six or more digits)")
+        bad = [k for k in shard.get("keys", []) if not is_valid_key(str(k))]
+        if bad:
+            raise ShardError(
+                f"{url}: shard {shard['name']}: bad key {bad[0]!r} (letters, digits, '_' and '-')"
+            )
     return index
 
 
@@ -102,6 +113,14 @@ def tar_writer(stream: Any) -> wds.TarWriter:
     return wds.TarWriter(stream, encoder=False, user="sse", group="sse", mtime=0, format="PAX_FORMAT")
 
 
+def _checked_member(url: str, member: dict[str, Any]) -> dict[str, Any]:
+    """WebDataset's grouping silently skips a member whose name has no extension: refuse it instead."""
+    name = member["fname"]
+    if "." not in posixpath.basename(name):
+        raise ShardError(f"{url}: member {name!r} has no extension (members are <key>.<field>)")
+    return member
+
+
 def iter_tar(url: str) -> Iterator[dict[str, Any]]:
     """Samples of one tar shard as ``{"__key__": key, "<ext>": bytes, ...}``, in stored order.
 
@@ -111,7 +130,7 @@ def iter_tar(url: str) -> Iterator[dict[str, Any]]:
     try:
         with storage.open_read(url) as stream:
             members = wds.tariterators.tar_file_iterator(stream, handler=wds.reraise_exception)
-            files = ({**m, "__url__": url} for m in members)
+            files = ({**_checked_member(url, m), "__url__": url} for m in members)
             for sample in wds.tariterators.group_by_keys(files, handler=wds.reraise_exception):
                 key = sample["__key__"]
                 if not is_valid_key(key):
