@@ -13,15 +13,15 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import fsspec.config
 
 
-def s3_env(endpoint: str) -> dict[str, str]:
-    return {"FSSPEC_S3_ENDPOINT_URL": endpoint, "FSSPEC_S3_KEY": "testing", "FSSPEC_S3_SECRET": "testing"}
+def s3_env(endpoint: str, key: str = "testing", secret: str = "testing") -> dict[str, str]:
+    return {"FSSPEC_S3_ENDPOINT_URL": endpoint, "FSSPEC_S3_KEY": key, "FSSPEC_S3_SECRET": secret}
 
 
-def use_s3_endpoint(monkeypatch, endpoint: str) -> None:
-    """Point s3fs at ``endpoint`` through the environment, as a pod's environment would."""
+def use_s3_endpoint(monkeypatch, endpoint: str, key: str = "testing", secret: str = "testing") -> None:
+    """Point s3fs at ``endpoint`` (with these credentials) through the environment, as a pod's would."""
     import s3fs
 
-    for name, value in s3_env(endpoint).items():
+    for name, value in s3_env(endpoint, key, secret).items():
         monkeypatch.setenv(name, value)
     # fsspec reads FSSPEC_* once, at import: rebuild its config from the environment we just set.
     conf: dict = {}
