@@ -197,7 +197,7 @@ TAR_CASES = {
     "parent-path": (lambda m: _insert(m, ("../../evil.flac", _FLAC)), dict.fromkeys(_ALL[1:], "unreadable shard"), []),
     "absolute-path": (lambda m: _insert(m, ("/tmp/evil.flac", _FLAC)), dict.fromkeys(_ALL[1:], "unreadable shard"), []),
     "duplicate-key": (lambda m: m + m[2:4], {}, ["duplicate key in shard"]),
-    "listed-key-absent": (lambda m: _drop(_drop(m, "u1.flac"), "u1.json"), {"u1": "listed in the index"}, []),
+    "listed-key-absent": (lambda m: _drop(_drop(m, "u1.flac"), "u1.json"), {"u1": "not in the audio shard"}, []),
     "corrupt-audio": (lambda m: _replace(m, "u1.flac", b"fLaC" + bytes(300)), {"u1": "undecodable audio"}, []),
     "tiny-audio": (lambda m: _replace(m, "u1.flac", _TINY), {"u1": "shorter than one analysis window"}, []),
     "nan-audio": (lambda m: _rename(m, "u1.flac", "u1.wav", _NAN_WAV), {"u1": "audio holds NaN"}, []),

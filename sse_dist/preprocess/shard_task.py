@@ -66,7 +66,7 @@ def joined_samples(
     except fmt.ShardError as e:
         reason = f"unreadable shard: {e}"
     else:
-        reason = f"listed in the index, absent from shard {name}"  # a tar rewritten without it, or cut short
+        reason = f"not in the {fields[0]} shard"  # listed in the index, but the tar was rewritten without it
     lost += [{"key": key, "reason": reason} for key in expected if key not in seen]
 
 
