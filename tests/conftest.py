@@ -2,11 +2,20 @@
 
 from __future__ import annotations
 
+import os
+import sys
 import uuid
+from pathlib import Path
 
 import fsspec
 import pytest
 from s3_helpers import start_flaky_s3, use_s3_endpoint
+
+# DeepSpeed JIT-builds its CPU shared-memory op on every process-group start and caches it in
+# ~/.cache/torch_extensions, keyed by name only: environments at other paths (other clones, worktrees) sharing
+# that cache rebuild it in turn and wait on each other's build lock (measured: 100-170 s per start). One cache
+# per environment builds it once. Set here, it reaches every rank and Ray worker the tests start.
+os.environ.setdefault("TORCH_EXTENSIONS_DIR", str(Path(sys.prefix) / "torch_extensions"))
 
 
 @pytest.fixture(scope="session")
