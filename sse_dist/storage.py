@@ -188,13 +188,30 @@ def sha256(url: str) -> str:
     return digest.hexdigest()
 
 
+_TMP = ".tmp-"
+
+
+def _remove_partials(folder: str, name: str) -> None:
+    """Delete the temporary files of earlier writers of ``name`` (a killed process cannot clean up after itself)."""
+    for entry in os.listdir(folder):
+        if entry.startswith(_TMP) and entry.endswith("-" + name):
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(os.path.join(folder, entry))
+
+
 @contextlib.contextmanager
-def atomic_write(url: str) -> Iterator[IO[bytes]]:
-    """A binary file that appears at ``url`` only if the ``with`` block finishes without an exception."""
+def atomic_write(url: str, sole_writer: bool = False) -> Iterator[IO[bytes]]:
+    """A binary file that appears at ``url`` only if the ``with`` block finishes without an exception.
+
+    ``sole_writer``: no other live process writes ``url`` (a retried shard task), so leftovers of a killed
+    earlier attempt can be removed first. On an object store there are none: an upload a killed process never
+    completed is invisible (a bucket lifecycle rule aborts incomplete multipart uploads)."""
     if not is_remote(url):
         folder = os.path.dirname(os.path.abspath(url))
         os.makedirs(folder, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=folder, prefix=".tmp-", suffix="-" + os.path.basename(url))
+        if sole_writer:
+            _remove_partials(folder, os.path.basename(url))
+        fd, tmp = tempfile.mkstemp(dir=folder, prefix=_TMP, suffix="-" + os.path.basename(url))
         try:
             with os.fdopen(fd, "wb") as f:
                 yield f

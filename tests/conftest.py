@@ -2,11 +2,20 @@
 
 from __future__ import annotations
 
+import os
+import sys
 import uuid
+from pathlib import Path
 
 import fsspec
 import pytest
-from s3_helpers import use_s3_endpoint
+from s3_helpers import start_flaky_s3, use_s3_endpoint
+
+# DeepSpeed JIT-builds its CPU shared-memory op on every process-group start and caches it in
+# ~/.cache/torch_extensions, keyed by name only: environments at other paths (other clones, worktrees) sharing
+# that cache rebuild it in turn and wait on each other's build lock (measured: 100-170 s per start). One cache
+# per environment builds it once. Set here, it reaches every rank and Ray worker the tests start.
+os.environ.setdefault("TORCH_EXTENSIONS_DIR", str(Path(sys.prefix) / "torch_extensions"))
 
 
 @pytest.fixture(scope="session")
@@ -31,6 +40,21 @@ def s3_bucket(s3_server, monkeypatch):
     fsspec.filesystem("s3").mkdir(bucket)
     yield f"s3://{bucket}"
     s3fs.S3FileSystem.clear_instance_cache()
+
+
+@pytest.fixture
+def flaky_s3(s3_bucket, s3_server, monkeypatch):
+    """s3fs pointed at a fault-injecting proxy (``s3_helpers.FlakyS3``) in front of the server; the proxy.
+    botocore makes one attempt per call, so the injected faults reach s3fs's and our retry layers."""
+    from sse_dist import storage
+
+    server = start_flaky_s3(s3_server)
+    use_s3_endpoint(monkeypatch, f"http://127.0.0.1:{server.server_port}")
+    monkeypatch.setenv("AWS_MAX_ATTEMPTS", "1")
+    monkeypatch.setattr(storage, "BACKOFF_S", 0.01)
+    yield server
+    server.shutdown()
+    server.server_close()
 
 
 @pytest.fixture(scope="session")

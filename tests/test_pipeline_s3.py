@@ -1,5 +1,6 @@
 """Every stage on an object store: shard -> preprocess (Ray) -> train (two DeepSpeed ranks) -> checkpoint ->
-resume on a node that has nothing local -> embed -> score, all on ``s3://`` of a real S3 server on loopback."""
+resume on a node that has nothing local -> embed -> score, all on ``s3://`` of a real S3 server on loopback;
+the credentials, given through the environment, appear in nothing the run writes or prints."""
 
 import io
 import json
@@ -11,6 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import yaml
+from s3_helpers import use_s3_endpoint
 
 from sse_dist import storage
 from sse_dist.config import EmbedConfig, PreprocessConfig, ScoreConfig, ShardConfig
@@ -21,6 +23,9 @@ from sse_dist.shard import run as shard
 
 pytestmark = pytest.mark.integration
 REPO = Path(__file__).resolve().parents[1]
+# Distinctive credentials (moto accepts any): found anywhere in the run's outputs or logs, they leaked.
+KEY, SECRET = "AKIASSEDISTLEAKCHECK1", "sse-dist-secret-must-never-be-written-0123456789"
+PRINTED: list[str] = []  # what the training launcher printed
 
 
 def _train(config, staging, *args):
@@ -37,6 +42,7 @@ def _train(config, staging, *args):
     ]
     out = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=400)
     assert out.returncode == 0, out.stderr[-4000:]
+    PRINTED.append(out.stdout + out.stderr)
     return out.stderr
 
 
@@ -52,7 +58,23 @@ def _write_config(path, overrides):
     return path
 
 
-def test_every_stage_reads_and_writes_s3(corpus, s3_bucket, tiny_model, tmp_path):
+def _assert_no_secret(bucket: str, local: Path, printed: list[str]) -> int:
+    """Every object in the bucket, every file under ``local`` and everything printed; the files scanned."""
+    blobs = [storage.read_bytes(f"{bucket}/{rel}") for rel in storage.files_below(bucket)]
+    blobs += [p.read_bytes() for p in local.rglob("*") if p.is_file()]
+    blobs += [text.encode() for text in printed]
+    for blob in blobs:
+        assert SECRET.encode() not in blob and KEY.encode() not in blob
+    return len(blobs)
+
+
+def test_every_stage_reads_and_writes_s3(
+    corpus, s3_bucket, s3_server, tiny_model, tmp_path, monkeypatch, capfd
+):
+    use_s3_endpoint(monkeypatch, s3_server, KEY, SECRET)
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", KEY)
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", SECRET)
+    PRINTED.clear()
     sets = {split: f"{s3_bucket}/sets/{split}" for split in ("train", "test")}
     for split, root in sets.items():
         shard(ShardConfig(input=str(corpus / split), output=root, max_utts_per_shard=4))
@@ -99,3 +121,6 @@ def test_every_stage_reads_and_writes_s3(corpus, s3_bucket, tiny_model, tmp_path
     score(ScoreConfig(embeddings=emb, trials=trials, output=report))
     assert 0 <= storage.read_json(report)["eer_percent"] <= 100
     assert storage.exists(f"{s3_bucket}/scores/test.det.png")
+
+    out, err = capfd.readouterr()  # what the in-process stages (shard, preprocess, embed, score) printed
+    assert _assert_no_secret(s3_bucket, tmp_path, [*PRINTED, out, err]) > 50

@@ -1,14 +1,9 @@
 import errno
-import http.client
 import os
 import stat
-import threading
-import urllib.parse
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 from botocore.exceptions import EndpointConnectionError
-from s3_helpers import use_s3_endpoint
 
 from sse_dist import storage
 
@@ -78,61 +73,6 @@ def test_s3_atomic_write_never_leaves_a_partial_object(s3_bucket):
 )
 def test_transient_errors_are_told_from_permanent_ones(error, transient):
     assert storage.is_transient(error) is transient
-
-
-class FlakyS3(BaseHTTPRequestHandler):
-    """Forwards to the S3 server, but first answers ``server.failures`` requests of ``server.method`` with
-    503 SlowDown, as a throttling object store does."""
-
-    protocol_version = "HTTP/1.1"
-
-    def _handle(self):
-        length = int(self.headers.get("Content-Length") or 0)
-        body = self.rfile.read(length) if length else None
-        srv = self.server
-        if self.command == srv.method and srv.failures > 0:
-            srv.failures -= 1
-            return self._send(503, {"Content-Type": "application/xml"}, SLOW_DOWN)
-        upstream = http.client.HTTPConnection(srv.upstream.hostname, srv.upstream.port, timeout=30)
-        upstream.request(self.command, self.path, body=body, headers=dict(self.headers))
-        resp = upstream.getresponse()
-        headers = {k: v for k, v in resp.getheaders() if k.lower() not in ("transfer-encoding", "connection")}
-        self._send(resp.status, headers, resp.read())
-
-    def _send(self, status, headers, data):
-        self.send_response(status)
-        for k, v in headers.items():
-            if k.lower() != "content-length":
-                self.send_header(k, v)
-        # A HEAD answer has no body but tells the object's size.
-        size = headers.get("Content-Length", "0") if self.command == "HEAD" else str(len(data))
-        self.send_header("Content-Length", size)
-        self.end_headers()
-        if self.command != "HEAD":
-            self.wfile.write(data)
-
-    do_GET = do_PUT = do_POST = do_HEAD = do_DELETE = _handle
-
-    def log_message(self, *args):
-        pass
-
-
-SLOW_DOWN = (
-    b"<?xml version='1.0' encoding='UTF-8'?><Error><Code>SlowDown</Code><Message>Slow down</Message></Error>"
-)
-
-
-@pytest.fixture
-def flaky_s3(s3_bucket, s3_server, monkeypatch):
-    server = ThreadingHTTPServer(("127.0.0.1", 0), FlakyS3)
-    server.upstream, server.method, server.failures = urllib.parse.urlsplit(s3_server), "GET", 0
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    use_s3_endpoint(monkeypatch, f"http://127.0.0.1:{server.server_port}")
-    monkeypatch.setenv("AWS_MAX_ATTEMPTS", "1")  # botocore gives up at once: the errors reach our retry layer
-    monkeypatch.setattr(storage, "BACKOFF_S", 0.01)
-    yield server
-    server.shutdown()
-    server.server_close()
 
 
 def _our_retries(caplog):

@@ -380,12 +380,16 @@ class DeepSpeedConfig:
     """Collective backend; ``auto`` is NCCL when CUDA is present, else gloo."""
     fused_adam: bool = False
     """Use DeepSpeed's fused (compiled) Adam on GPU instead of torch's AdamW."""
+    timeout_s: float = 600.0
+    """Longest wait in a collective (and the rendezvous) before a rank fails: a dead peer ends the job instead
+    of hanging it (on one node torchrun stops the other ranks at once; this bounds the multi-node case)."""
 
     def validate(self) -> None:
         _require(self.zero_stage in (0, 1, 2), "zero_stage", "must be 0, 1 or 2 (stage 3 buys nothing here)")
         _require(self.micro_batch >= 2, "micro_batch", "must be >= 2 (batch norm)")
         _require(self.grad_accum >= 1, "grad_accum", "must be >= 1")
         _require(self.grad_clip >= 0, "grad_clip", "must be >= 0")
+        _require(self.timeout_s > 0, "timeout_s", "must be > 0")
 
 
 @dataclass

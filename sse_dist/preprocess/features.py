@@ -75,13 +75,32 @@ def resample(wave: np.ndarray, orig_rate: int, new_rate: int) -> np.ndarray:
     return resample_poly(wave, new_rate // g, orig_rate // g).astype(np.float32)
 
 
-def fbank(wave: np.ndarray | torch.Tensor, cfg: FeatureConfig) -> tuple[torch.Tensor, torch.Tensor]:
+CHUNK_FRAMES = 6000
+"""Frames analysed at a time (60 s at a 10 ms shift). Frames are independent, so chunks give the same features
+as one pass, while the working set (frames, spectra: ~60 bytes per sample at once) stays ~20 MB instead of
+growing with the recording: a 1-hour utterance would otherwise need several GB."""
+
+
+def fbank(
+    wave: np.ndarray | torch.Tensor, cfg: FeatureConfig, chunk_frames: int = CHUNK_FRAMES
+) -> tuple[torch.Tensor, torch.Tensor]:
     """Log-mel filterbank [T, num_mel_bins] and raw log energy [T] of a mono float waveform at cfg.sample_rate."""
-    x = torch.as_tensor(wave, dtype=torch.float32) * 32768.0
-    win, shift, n_fft = frame_params(cfg)
+    x = torch.as_tensor(wave, dtype=torch.float32)
+    win, shift, _ = frame_params(cfg)
     if x.numel() < win:
         return torch.zeros(0, cfg.num_mel_bins), torch.zeros(0)
-    frames = x.unfold(0, win, shift)
+    frames = x.unfold(0, win, shift)  # a view: no copy of the waveform
+    log_mel, log_energy = torch.empty(len(frames), cfg.num_mel_bins), torch.empty(len(frames))
+    for i in range(0, len(frames), chunk_frames):
+        log_mel[i : i + chunk_frames], log_energy[i : i + chunk_frames] = _fbank_frames(
+            frames[i : i + chunk_frames], cfg
+        )
+    return log_mel, log_energy
+
+
+def _fbank_frames(frames: torch.Tensor, cfg: FeatureConfig) -> tuple[torch.Tensor, torch.Tensor]:
+    win, _, n_fft = frame_params(cfg)
+    frames = frames * 32768.0
     if cfg.dither > 0:
         frames = frames + cfg.dither * torch.randn_like(frames)
     frames = frames - frames.mean(dim=1, keepdim=True)

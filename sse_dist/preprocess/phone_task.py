@@ -149,7 +149,7 @@ class PhoneLabeller:
         lost: list[dict[str, str]] = []
         unexpected: list[dict[str, str]] = []
         tally = Tally(Agreement(root, self.phones.reference, name) if self.phones.reference else None)
-        with storage.atomic_write(fmt.shard_url(root, self.phones.field, name)) as f:
+        with storage.atomic_write(fmt.shard_url(root, self.phones.field, name), sole_writer=True) as f:
             writer = fmt.tar_writer(f)
             utts = self._utterances(root, name, keys, lost, unexpected)
             for batch in batches(utts, self.phones.batch_frames):

@@ -46,8 +46,8 @@ def joined_samples(
     root: str, name: str, fields: list[str], expected: list[str], lost: list[dict[str, str]], unexpected: list
 ) -> Iterator[tuple[str, dict[str, Any]]]:
     """Samples of the shard that the index lists, each once, with ``fields`` joined. Listed keys that cannot be
-    read (a damaged tar, a key missing from a later field) go to ``lost``; members the index does not list (or
-    repeats) go to ``unexpected`` and are not used."""
+    read (a damaged tar, a key absent from the shard or missing from a later field) go to ``lost``; members the
+    index does not list (or repeats) go to ``unexpected`` and are not used."""
     wanted, seen = set(expected), set()
     try:
         for sample in fmt.iter_joined(root, name, fields):
@@ -64,10 +64,10 @@ def joined_samples(
                 continue
             yield key, sample
     except fmt.ShardError as e:
-        for key in expected:
-            if key not in seen:
-                lost.append({"key": key, "reason": f"unreadable shard: {e}"})
-                seen.add(key)
+        reason = f"unreadable shard: {e}"
+    else:
+        reason = f"not in the {fields[0]} shard"  # listed in the index, but the tar was rewritten without it
+    lost += [{"key": key, "reason": reason} for key in expected if key not in seen]
 
 
 def fbank_shard(root: str, name: str, keys: list[str], features: FeatureConfig) -> dict[str, Any]:
@@ -77,7 +77,7 @@ def fbank_shard(root: str, name: str, keys: list[str], features: FeatureConfig) 
     quarantine: list[dict[str, str]] = []
     unexpected: list[dict[str, str]] = []
     processed = frames = 0
-    with storage.atomic_write(fmt.shard_url(root, FBANK, name)) as f:
+    with storage.atomic_write(fmt.shard_url(root, FBANK, name), sole_writer=True) as f:
         writer = fmt.tar_writer(f)
         for key, sample in joined_samples(root, name, [fmt.AUDIO], keys, quarantine, unexpected):
             try:

@@ -16,6 +16,7 @@ from __future__ import annotations
 import io
 import json
 import logging
+import posixpath
 import re
 from collections.abc import Iterable, Iterator
 from typing import Any
@@ -35,6 +36,7 @@ INDEX = "index.json"
 AUDIO_EXTENSIONS = ("flac", "wav")
 # WebDataset splits a member name into key and extension at the first dot: keys carry no dots (nor slashes).
 _KEY_RE = re.compile(r"^[A-Za-z0-9_\-]+$")
+_NAME_RE = re.compile(r"^\d{6,}$")
 
 
 class ShardError(RuntimeError):
@@ -70,6 +72,15 @@ def read_index(root: str) -> dict[str, Any]:
         raise ShardError(f"{url}: no shard index (run `sse-dist shard` to create the shard set)") from None
     if index.get("format") != FORMAT:
         raise ShardError(f"{url}: not an sse-dist shard index (format={index.get('format')!r})")
+    for shard in index.get("shards", []):
+        # Names and keys become paths and member names: none may point outside the shard set.
+        if not _NAME_RE.match(str(shard.get("name"))):
+            raise ShardError(f"{url}: bad shard name {shard.get('name')!r} (six or more digits)")
+        bad = [k for k in shard.get("keys", []) if not is_valid_key(str(k))]
+        if bad:
+            raise ShardError(
+                f"{url}: shard {shard['name']}: bad key {bad[0]!r} (letters, digits, '_' and '-')"
+            )
     return index
 
 
@@ -107,6 +118,14 @@ def tar_writer(stream: Any) -> wds.TarWriter:
     return wds.TarWriter(stream, encoder=False, user="sse", group="sse", mtime=0, format="PAX_FORMAT")
 
 
+def _checked_members(url: str, found: Iterator[tuple[str, bytes]]) -> Iterator[tuple[str, bytes]]:
+    """Grouping by key skips a member whose name has no extension, silently: refuse it instead."""
+    for name, data in found:
+        if "." not in posixpath.basename(name):
+            raise ShardError(f"{url}: member {name!r} has no extension (members are <key>.<field>)")
+        yield name, data
+
+
 def iter_tar(url: str) -> Iterator[dict[str, Any]]:
     """Samples of one tar shard as ``{"__key__": key, "<ext>": bytes, ...}``, in stored order.
 
@@ -115,7 +134,7 @@ def iter_tar(url: str) -> Iterator[dict[str, Any]]:
     last = None
     try:
         with storage.open_read(url) as stream:
-            for sample in members.group_samples(members.tar_members(stream)):
+            for sample in members.group_samples(_checked_members(url, members.tar_members(stream))):
                 key = sample["__key__"]
                 if not is_valid_key(key):
                     raise ShardError(f"{url}: bad key {key!r} (keys are letters, digits, '_' and '-')")

@@ -116,7 +116,9 @@ class ShardWriter:
     def _open(self) -> None:
         name = fmt.shard_name(len(self.shards))
         self._stack = contextlib.ExitStack()
-        self._file = _Hashing(self._stack.enter_context(storage.atomic_write(self._url(name))))
+        self._file = _Hashing(
+            self._stack.enter_context(storage.atomic_write(self._url(name), sole_writer=True))
+        )
         self._tar = self._stack.enter_context(fmt.tar_writer(self._file))
         self._audio_bytes = 0
         self.shards.append(

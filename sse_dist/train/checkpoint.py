@@ -1,13 +1,17 @@
 """Checkpoints (DeepSpeed's, for resuming) and the exported model (``model.pt``: the extractor, for embedding,
 or the phone classifier, for the ``neural`` phone source).
 
-DeepSpeed publishes a checkpoint by writing its ``latest`` file after every rank saved its part, so an
-interrupted save is never the one a resume loads. DeepSpeed writes to local paths only: for a run whose output
-is on an object store, every node saves into a node-local staging folder, its local rank 0 uploads what the
-node wrote, and once every node has uploaded, rank 0 publishes ``latest`` on the store, last. A resume
-downloads the checkpoint ``latest`` names into each node's staging folder and loads it from there.
+A checkpoint is published by its ``latest`` file, written last: an interrupted save is never the one a resume
+loads. DeepSpeed's own ``latest`` is written by rank 0 as soon as *its* part is saved (other ranks may still be
+writing) and in place (a crash mid-write leaves a torn pointer), so we save with ``save_latest=False``, wait
+for every rank, and rank 0 publishes ``latest`` with an atomic write. DeepSpeed writes to local paths only: for
+a run whose output is on an object store, every node saves into a node-local staging folder, its local rank 0
+uploads what the node wrote, and once every node has uploaded, rank 0 publishes ``latest`` on the store. A
+resume downloads the checkpoint ``latest`` names into each node's staging folder and loads it from there.
 
-The export is a plain dict of tensors and primitives that loads with ``torch.load(weights_only=True)``.
+Checkpoints are loaded with ``torch.load(weights_only=True)`` (:class:`SafeCheckpointEngine`): DeepSpeed's
+engine would unpickle arbitrary objects. The export is a plain dict of tensors and primitives that loads the
+same way.
 """
 
 from __future__ import annotations
@@ -23,6 +27,10 @@ from dataclasses import dataclass
 from typing import Any
 
 import torch
+from deepspeed.runtime.checkpoint_engine import TorchCheckpointEngine
+from deepspeed.runtime.fp16.loss_scaler import DynamicLossScaler, LossScaler
+from deepspeed.runtime.zero.config import ZeroStageEnum
+from deepspeed.utils.tensor_fragment import fragment_address
 
 from .. import storage
 from . import distributed
@@ -33,6 +41,29 @@ EXPORT_FORMAT = "sse-dist/extractor"
 LATEST = "latest"
 PHONE_EXPORT_FORMAT = "sse-dist/phone-classifier"
 _TAG = re.compile(r"^step(\d{8})$")
+
+
+# The only non-tensor classes DeepSpeed puts in a ZeRO optimizer checkpoint (found with
+# torch.serialization.get_unsafe_globals_in_checkpoint): plain data holders, rebuilt without running their code.
+SAFE_GLOBALS = [ZeroStageEnum, LossScaler, DynamicLossScaler, fragment_address]
+
+
+class SafeCheckpointEngine(TorchCheckpointEngine):
+    """DeepSpeed's torch.save/torch.load engine, loading with ``weights_only=True``: a checkpoint file cannot
+    run code, and one holding any class beyond :data:`SAFE_GLOBALS` is refused."""
+
+    def load(self, path: str, map_location: Any = None) -> Any:
+        with torch.serialization.safe_globals(SAFE_GLOBALS):
+            return torch.load(path, map_location=map_location, weights_only=True)
+
+
+def secure(engine: Any) -> None:
+    """Make ``engine`` load its checkpoints with :class:`SafeCheckpointEngine`."""
+    if type(engine.checkpoint_engine) is not TorchCheckpointEngine:
+        raise RuntimeError(
+            f"unexpected DeepSpeed checkpoint engine {type(engine.checkpoint_engine).__name__}"
+        )
+    engine.checkpoint_engine = SafeCheckpointEngine(engine._config)
 
 
 def tag(step: int) -> str:
@@ -66,8 +97,16 @@ def _steps(names: list[str]) -> list[int]:
     return sorted(int(m.group(1)) for n in names if (m := _TAG.match(n)))
 
 
-def _prune_local(folder: str, keep: int) -> None:
-    for old in _steps(os.listdir(folder))[:-keep]:
+def _stale(names: list[str], step: int, keep: int) -> list[int]:
+    """Checkpoints to delete after saving ``step``: all but the ``keep`` newest up to it, and any newer one
+    (the partial save of a run that died after it, which would otherwise crowd out the complete ones)."""
+    steps = _steps(names)
+    older = [s for s in steps if s <= step]
+    return older[:-keep] + [s for s in steps if s > step]
+
+
+def _prune_local(folder: str, step: int, keep: int) -> None:
+    for old in _stale(os.listdir(folder), step, keep):
         shutil.rmtree(os.path.join(folder, tag(old)), ignore_errors=True)
 
 
@@ -83,18 +122,18 @@ def _upload_node_part(store: Store, name: str) -> None:
 def save(engine: Any, store: Store, step: int, keep: int) -> None:
     """Called on every rank (DeepSpeed gathers ZeRO partitions collectively)."""
     name = tag(step)
-    engine.save_checkpoint(store.local, tag=name, client_state={"step": step})
+    engine.save_checkpoint(store.local, tag=name, client_state={"step": step}, save_latest=False)
     world = store.world
-    if store.remote:
-        if world.local_rank == 0:
-            _upload_node_part(store, name)
-        distributed.barrier()  # every node's part is on the store before the pointer names it
-        if world.rank == 0:
-            storage.write_bytes(storage.join(store.url, LATEST), name.encode())
-            for old in _steps(storage.listdir(store.url))[:-keep]:
+    if store.remote and world.local_rank == 0:
+        _upload_node_part(store, name)
+    distributed.barrier()  # every rank's part is saved (and uploaded) before the pointer names it
+    if world.rank == 0:
+        storage.write_bytes(storage.join(store.url, LATEST), name.encode())  # atomic: whole or absent
+        if store.remote:
+            for old in _stale(storage.listdir(store.url), step, keep):
                 storage.remove(storage.join(store.url, tag(old)), recursive=True)
     if world.local_rank == 0 and (store.remote or world.rank == 0):
-        _prune_local(store.local, keep)
+        _prune_local(store.local, step, keep)
 
 
 def _latest(store: Store) -> str | None:

@@ -10,6 +10,7 @@ batches. Samples a stage cannot use (too short, a field missing) become markers 
 from __future__ import annotations
 
 import collections
+import logging
 import posixpath
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
@@ -26,8 +27,10 @@ from ..preprocess.phones.base import ALIGNED
 from ..shard import format as fmt
 from .augment import Augmenter, mask
 
+log = logging.getLogger(__name__)
+
 FBANK = "fbank"
-SKIP_REASONS = ("missing_field", "too_short", "unaligned")
+SKIP_REASONS = ("missing_field", "too_short", "unaligned", "misaligned_fields")
 # A loader that sees this many unusable utterances in a row would otherwise spin forever on a bad shard set.
 _MAX_CONSECUTIVE_SKIPS = 20000
 Sample = dict[str, Any]
@@ -103,10 +106,14 @@ def to_arrays(
         where = f"shard {s['__shard__']} key {s['__key__']}"
         feats = fmt.load_npy(s["fbank.npy"], where)
         phones = fmt.load_npy(s[f"{phones_field}.npy"], where) if phones_field else np.zeros((len(feats), 0))
-        if cfg.vad:
-            keep = fmt.load_npy(s["vad.npy"], where).astype(bool)
-            feats, phones = feats[keep], phones[keep]
+        keep = fmt.load_npy(s["vad.npy"], where).astype(bool) if cfg.vad else np.ones(len(feats), bool)
+        if not len(feats) == len(phones) == len(keep):
+            # Fields computed with other frame settings (or damaged): indexing one by another would crash.
+            log.warning("%s: %d feature, %d phone, %d VAD frames", where, len(feats), len(phones), len(keep))
+            yield {"__skipped__": "misaligned_fields"}
+            continue
         # Select speech frames before widening to float32, and decode the metadata only for its label.
+        feats, phones = feats[keep], phones[keep]
         label = spk2idx.get(fmt.load_json(s["json"], where).get("speaker"), -1) if spk2idx else -1
         how = s.get(f"{phones_field}.json")
         yield {

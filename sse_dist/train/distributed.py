@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import socket
 from dataclasses import dataclass
+from datetime import timedelta
 
 import deepspeed
 import torch
@@ -25,8 +26,11 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def init(backend: str) -> World:
-    """Join (or, without a launcher, create) the process group; NCCL on GPUs, gloo on CPUs."""
+def init(backend: str, timeout_s: float = 600.0) -> World:
+    """Join (or, without a launcher, create) the process group; NCCL on GPUs, gloo on CPUs.
+
+    ``timeout_s`` bounds every collective: a rank whose peer died (on another node, where no torchrun agent
+    sees it) fails after that long instead of waiting for ever."""
     if "RANK" not in os.environ:
         # No launcher: a one-process group, so the same code path runs everywhere.
         os.environ.update(RANK="0", WORLD_SIZE="1", LOCAL_RANK="0", MASTER_ADDR="127.0.0.1")
@@ -41,7 +45,7 @@ def init(backend: str) -> World:
     local_rank = int(os.environ.get("LOCAL_RANK", "0"))
     if cuda:
         torch.cuda.set_device(local_rank)
-    deepspeed.init_distributed(dist_backend=backend)
+    deepspeed.init_distributed(dist_backend=backend, timeout=timedelta(seconds=timeout_s))
     device = torch.device("cuda", local_rank) if cuda else torch.device("cpu")
     return World(dist.get_rank(), dist.get_world_size(), local_rank, device)
 

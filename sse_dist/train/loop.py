@@ -98,7 +98,7 @@ def _export(cfg: TrainConfig, corpus: Corpus, model: torch.nn.Module, step: int)
 
 
 def run(cfg: TrainConfig) -> dict[str, Any]:
-    world = distributed.init(cfg.deepspeed.backend)
+    world = distributed.init(cfg.deepspeed.backend, cfg.deepspeed.timeout_s)
     weights = loss_weights(cfg)
     phones_field = cfg.phones_field if "reconstruction" in weights or cfg.mode == "phones" else ""
     corpus = describe(cfg.shards, phones_field)
@@ -108,6 +108,7 @@ def run(cfg: TrainConfig) -> dict[str, Any]:
     engine, _, _, _ = deepspeed.initialize(
         model=model, model_parameters=param_groups(model, cfg.optim.weight_decay), config=ds
     )
+    checkpoint.secure(engine)
     store = checkpoint.Store.for_run(cfg.output, cfg.checkpoint_staging, world)
     step = checkpoint.resume(engine, store) if cfg.resume else 0
     if world.rank == 0:

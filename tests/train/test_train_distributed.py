@@ -2,8 +2,6 @@
 
 import http.client
 import json
-import os
-import socket
 import subprocess
 import sys
 import time
@@ -12,39 +10,13 @@ from pathlib import Path
 
 import pytest
 import torch
-import yaml
+from train_helpers import config as _config
+from train_helpers import free_port as _free_port
+from train_helpers import launch as _launch
 
 from sse_dist.train.checkpoint import load_export
 
 pytestmark = pytest.mark.integration
-REPO = Path(__file__).resolve().parents[2]
-
-
-def _free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _config(tmp_path, shard_sets, tiny_model, **extra):
-    cfg = {"train": {"shards": [shard_sets["train"]], "output": str(tmp_path / "run"), "log_every": 2}}
-    for dotted, value in {**tiny_model, **extra}.items():
-        node = cfg
-        *parents, leaf = dotted.split(".")
-        for p in parents:
-            node = node.setdefault(p, {})
-        node[leaf] = value
-    path = tmp_path / "exp.yaml"
-    path.write_text(yaml.safe_dump(cfg))
-    return str(path)
-
-
-def _launch(config, *args, nproc=2):
-    # The launcher runs `python` from PATH, as in an activated venv or a container.
-    path = f"{os.path.dirname(sys.executable)}{os.pathsep}{os.environ['PATH']}"
-    env = {**os.environ, "NPROC_PER_NODE": str(nproc), "PATH": path}
-    cmd = [str(REPO / "launch" / "train.sh"), "--config", config, *args]
-    return subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 
 def _scrape_until_done(proc, ports, timeout=300):

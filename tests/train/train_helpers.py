@@ -1,0 +1,42 @@
+"""Launching real training runs from tests (a plain module: importing from conftest is fragile)."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import yaml
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def config(tmp_path, shard_sets, tiny_model, **extra):
+    cfg = {"train": {"shards": [shard_sets["train"]], "output": str(tmp_path / "run"), "log_every": 2}}
+    for dotted, value in {**tiny_model, **extra}.items():
+        node = cfg
+        *parents, leaf = dotted.split(".")
+        for p in parents:
+            node = node.setdefault(p, {})
+        node[leaf] = value
+    path = tmp_path / "exp.yaml"
+    path.write_text(yaml.safe_dump(cfg))
+    return str(path)
+
+
+def launch(config, *args, nproc=2, stdout=subprocess.PIPE, stderr=subprocess.PIPE):
+    """``launch/train.sh`` (torchrun) with ``nproc`` ranks; give a file as ``stdout`` for a long run, whose
+    progress bars would fill a pipe nobody reads."""
+    # The launcher runs `python` from PATH, as in an activated venv or a container.
+    path = f"{os.path.dirname(sys.executable)}{os.pathsep}{os.environ['PATH']}"
+    env = {**os.environ, "NPROC_PER_NODE": str(nproc), "PATH": path}
+    cmd = [str(REPO / "launch" / "train.sh"), "--config", config, *args]
+    return subprocess.Popen(cmd, env=env, stdout=stdout, stderr=stderr, text=True)
