@@ -9,7 +9,7 @@
 # Needs the shards and k-means field of bench/so762_phones.sh (shards/so762-{train,dev}, shards/libri1); the
 # SSL row is that script's runs/so762-ssl-km (trained here if missing). DATA as there (default /work/shared/data).
 # Sequential on purpose: 8.5-11 minutes per 800-step training with two ranks on the shared 2-core machine, plus
-# 1-5 minutes of embedding per row (about 80 minutes in all when the SSL run is already there).
+# 1-5 minutes of embedding per row (about 100 minutes in all when the SSL run is already there).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 DATA=${DATA:-/work/shared/data}
@@ -77,7 +77,7 @@ run_row() {
 }
 
 labelled_lists
-for row in "${@:-mfcc ssl supervised multitask-1 semi-50 semi-25 ssl-steps-1200}"; do
+for row in "${@:-mfcc ssl supervised multitask-1 semi-50 semi-25 ssl-steps-1200 multitask-3}"; do
   for r in $row; do run_row "$r"; done
 done
 python - "$OUT" <<'EOF'
