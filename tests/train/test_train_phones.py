@@ -8,7 +8,7 @@ import sys
 
 import pytest
 import torch
-import yaml
+from train_helpers import write_config
 
 from sse_dist import storage
 from sse_dist.config import PreprocessConfig
@@ -29,15 +29,8 @@ def _train(tmp_path, shards, tiny_model, steps):
     cfg: dict = {
         "train": {"shards": shards, "output": str(tmp_path / "run"), "mode": "phones", "log_every": 10}
     }
-    for dotted, value in overrides.items():
-        node = cfg
-        *parents, leaf = dotted.split(".")
-        for p in parents:
-            node = node.setdefault(p, {})
-        node[leaf] = value
-    path = tmp_path / "phones.yaml"
-    path.write_text(yaml.safe_dump(cfg))
-    cmd = [sys.executable, "-m", "sse_dist.cli", "train", "--config", str(path), "--steps", str(steps)]
+    path = write_config(tmp_path / "phones.yaml", cfg, overrides)
+    cmd = [sys.executable, "-m", "sse_dist.cli", "train", "--config", path, "--steps", str(steps)]
     out = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
     assert out.returncode == 0, out.stderr[-4000:]
     return tmp_path / "run"
