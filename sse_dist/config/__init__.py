@@ -1,26 +1,28 @@
-"""Typed experiment configuration (see :mod:`.schema` for every field)."""
+"""Typed experiment configuration (see :mod:`.schema`, :mod:`.train` and :mod:`.launch` for every field)."""
 
+from .launch import LaunchConfig
 from .loader import ConfigError, dump_yaml, field_docs, from_dict, load, to_dict, validate
 from .schema import (
-    AugmentConfig,
-    DataConfig,
-    DeepSpeedConfig,
     DemoConfig,
     EmbedConfig,
     ExperimentConfig,
     FeatureConfig,
-    LaunchConfig,
+    PhoneConfig,
+    PreprocessConfig,
+    ScoreConfig,
+    ShardConfig,
+    SynthConfig,
+)
+from .train import (
+    AugmentConfig,
+    DataConfig,
+    DeepSpeedConfig,
     MaskAugmentConfig,
     MetricsConfig,
     ModelConfig,
     NoiseAugmentConfig,
     OptimConfig,
-    PhoneConfig,
-    PreprocessConfig,
     ReverbAugmentConfig,
-    ScoreConfig,
-    ShardConfig,
-    SynthConfig,
     TrainConfig,
 )
 

@@ -26,6 +26,12 @@ class ConfigError(ValueError):
     """A configuration value that cannot be used; the message starts with the dotted field name."""
 
 
+def require(cond: bool, name: str, message: str) -> None:
+    """Refuse field ``name`` of the section being validated unless ``cond`` holds."""
+    if not cond:
+        raise ConfigError(f"{name}: {message}")
+
+
 @functools.cache
 def field_docs(cls: type) -> dict[str, str]:
     """The attribute docstrings of a dataclass (the string literal that follows each field)."""
