@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import yaml
+from config_helpers import write_config
 from s3_helpers import use_s3_endpoint
 
 from sse_dist import storage
@@ -46,18 +46,6 @@ def _train(config, staging, *args):
     return out.stderr
 
 
-def _write_config(path, overrides):
-    cfg: dict = {}
-    for dotted, value in overrides.items():
-        node = cfg
-        *parents, leaf = dotted.split(".")
-        for p in parents:
-            node = node.setdefault(p, {})
-        node[leaf] = value
-    path.write_text(yaml.safe_dump(cfg))
-    return path
-
-
 def _assert_no_secret(bucket: str, local: Path, printed: list[str]) -> int:
     """Every object in the bucket, every file under ``local`` and everything printed; the files scanned."""
     blobs = [storage.read_bytes(f"{bucket}/{rel}") for rel in storage.files_below(bucket)]
@@ -83,7 +71,7 @@ def test_every_stage_reads_and_writes_s3(
     assert "000000.tar" in storage.listdir(f"{sets['train']}/fbank")
 
     run = f"{s3_bucket}/runs/ssl"
-    config = _write_config(
+    config = write_config(
         tmp_path / "exp.yaml",
         {**tiny_model, "train.shards": [sets["train"]], "train.output": run, "train.log_every": 2,
          "train.checkpoint_every": 2, "train.keep_checkpoints": 2},

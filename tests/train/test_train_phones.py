@@ -8,7 +8,7 @@ import sys
 
 import pytest
 import torch
-from train_helpers import write_config
+from config_helpers import write_config
 
 from sse_dist import storage
 from sse_dist.config import PreprocessConfig
@@ -29,7 +29,7 @@ def _train(tmp_path, shards, tiny_model, steps):
     cfg: dict = {
         "train": {"shards": shards, "output": str(tmp_path / "run"), "mode": "phones", "log_every": 10}
     }
-    path = write_config(tmp_path / "phones.yaml", cfg, overrides)
+    path = write_config(tmp_path / "phones.yaml", overrides, cfg)
     cmd = [sys.executable, "-m", "sse_dist.cli", "train", "--config", path, "--steps", str(steps)]
     out = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
     assert out.returncode == 0, out.stderr[-4000:]

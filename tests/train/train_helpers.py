@@ -8,7 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-import yaml
+from config_helpers import write_config
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -19,21 +19,9 @@ def free_port():
         return s.getsockname()[1]
 
 
-def write_config(path: Path, cfg: dict, overrides: dict) -> str:
-    """``cfg`` with dotted ``overrides`` (``train.optim.lr``) nested in, written as YAML to ``path``."""
-    for dotted, value in overrides.items():
-        node = cfg
-        *parents, leaf = dotted.split(".")
-        for p in parents:
-            node = node.setdefault(p, {})
-        node[leaf] = value
-    path.write_text(yaml.safe_dump(cfg))
-    return str(path)
-
-
 def config(tmp_path, shard_sets, tiny_model, **extra):
     cfg = {"train": {"shards": [shard_sets["train"]], "output": str(tmp_path / "run"), "log_every": 2}}
-    return write_config(tmp_path / "exp.yaml", cfg, {**tiny_model, **extra})
+    return write_config(tmp_path / "exp.yaml", {**tiny_model, **extra}, cfg)
 
 
 def launch(config, *args, nproc=2, stdout=subprocess.PIPE, stderr=subprocess.PIPE):
