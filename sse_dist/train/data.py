@@ -95,10 +95,16 @@ def open_shards(src: Iterable[dict[str, str]], fields: list[str]) -> Iterator[Sa
 
 
 def to_arrays(
-    src: Iterable[Sample], cfg: DataConfig, phones_field: str, spk2idx: dict[str, int]
+    src: Iterable[Sample],
+    cfg: DataConfig,
+    phones_field: str,
+    spk2idx: dict[str, int],
+    outcomes: bool = False,
 ) -> Iterator[Sample]:
     """Decode features (raw log-mel of the VAD's speech frames), phones and the speaker label. Hard phones stay
-    indices until the batch is built, so only the target segment's frames are ever one-hot encoded."""
+    indices until the batch is built, so only the target segment's frames are ever one-hot encoded. With
+    ``outcomes`` (phone classifier training, which learns only from force-aligned utterances), also how each
+    utterance got its phone labels."""
     for s in src:
         if "__missing__" in s:
             yield {"__skipped__": "missing_field"}
@@ -115,7 +121,7 @@ def to_arrays(
         # Select speech frames before widening to float32, and decode the metadata only for its label.
         feats, phones = feats[keep], phones[keep]
         label = spk2idx.get(fmt.load_json(s["json"], where).get("speaker"), -1) if spk2idx else -1
-        how = s.get(f"{phones_field}.json")
+        how = s.get(f"{phones_field}.json") if outcomes else None
         yield {
             "feats": torch.from_numpy(feats.astype(np.float32)),
             "phones": torch.from_numpy(phones.astype(np.int64 if phones.ndim == 1 else np.float32)),
@@ -272,7 +278,7 @@ def build_loader(
         wds.ResampledShards(corpus.shards, seed=seed, deterministic=True),
         wds.pipelinefilter(open_shards)(fields),
         wds.shuffle(cfg.shuffle_buffer, initial=min(cfg.shuffle_buffer, 100)),
-        wds.pipelinefilter(to_arrays)(cfg, phones_field, spk2idx),
+        wds.pipelinefilter(to_arrays)(cfg, phones_field, spk2idx, chunks),
         wds.pipelinefilter(augment_source)(cfg.augment, from_dict(FeatureConfig, corpus.features), seed),
         wds.pipelinefilter(normalise)(cfg.cmn_window),
         wds.pipelinefilter(cut_chunks if chunks else cut_pairs)(cfg, seed),
