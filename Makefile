@@ -1,22 +1,22 @@
 # Set-up, demo and tests on a fresh machine: `make demo`, `make test`. Both install what they need first.
-# TORCH is the torch requirement installed before the project: the CPU wheel here; on a GPU machine use e.g.
-# `make TORCH="torch==2.13.0 --index-url https://download.pytorch.org/whl/cu128" setup`.
+# Set-up installs the locked environment (requirements/*.txt, hashes checked, nothing resolved) with uv, which
+# is bootstrapped from pip when absent; plain pip from the same lock is the fallback. LOCK picks the torch
+# variant: `cpu` (the default; torch 2.13.0+cpu from the local find-links) or `cuda` (PyPI's CUDA build):
+# `make LOCK=cuda setup` on a GPU machine. `make lock` refreshes both lock files from pyproject.toml.
 PYTHON ?= python3
 VENV ?= .venv
-TORCH ?= torch==2.13.0
+LOCK ?= cpu
 WORKDIR ?= runs/demo
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+LOCKFILE := requirements/$(LOCK).txt
 # Scripts the tests and the demo start (launch/train.sh runs `python`, tests run hadolint) use the venv's tools.
 export PATH := $(abspath $(BIN)):$(PATH)
 
-.PHONY: setup demo test test-fast lint format clean
+.PHONY: setup demo test test-fast lint format lock clean
 
-$(STAMP): pyproject.toml
-	$(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet $(TORCH)
-	$(BIN)/python -m pip install --quiet -e '.[test]'
+$(STAMP): pyproject.toml $(LOCKFILE) launch/setup.sh
+	PYTHON=$(PYTHON) bash launch/setup.sh $(VENV) $(LOCKFILE)
 	touch $(STAMP)
 
 setup: $(STAMP)
@@ -37,6 +37,9 @@ lint: $(STAMP)
 format: $(STAMP)
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format .
+
+lock:
+	bash launch/setup.sh --lock
 
 clean:
 	rm -rf $(VENV) runs .pytest_cache .ruff_cache
