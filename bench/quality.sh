@@ -12,8 +12,11 @@
 # 1-5 minutes of embedding per row (about 100 minutes in all when the SSL run is already there).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-DATA=${DATA:-/work/shared/data}
+DATA=${DATA:-../shared/data}
 export PATH="$PWD/.venv/bin:$PATH" NPROC_PER_NODE=${NPROC_PER_NODE:-2}
+# BACKENDS=cosine: embed the dev set only and score with cosine (the targets' backend), skipping the train-set
+# embeddings that AS-norm and PLDA need (1-5 minutes a row on the shared machine).
+BACKENDS=${BACKENDS:-all}
 OUT=runs/quality
 TRIALS=$DATA/so762-dev/dev.trials
 BASE=(--config configs/so762-ssl.yaml)
@@ -44,12 +47,15 @@ evaluate() {  # row embed-args...: embeddings of dev and train; then each backen
   local row=$1 dir=$OUT/$1
   shift
   mkdir -p "$dir"
-  for part in dev train; do
+  local parts=(dev)
+  [ "$BACKENDS" = cosine ] || parts+=(train)
+  for part in "${parts[@]}"; do
     [ -f "$dir/$part.npz" ] || step "embed-$row-$part" sse-dist embed "${BASE[@]}" "$@" \
       --shards "shards/so762-$part" --output "$dir/$part.npz"
   done
   local s=(sse-dist score --embeddings "$dir/dev.npz" --trials "$TRIALS")
   [ -f "$dir/cosine.json" ] || step "score-$row-cosine" "${s[@]}" --output "$dir/cosine.json"
+  [ "$BACKENDS" = cosine ] && return
   [ -f "$dir/asnorm.json" ] || step "score-$row-asnorm" "${s[@]}" --output "$dir/asnorm.json" \
     --score_norm asnorm --cohort_embeddings "$dir/train.npz" --cohort_speaker_means false
   [ -f "$dir/plda.json" ] || step "score-$row-plda" "${s[@]}" --output "$dir/plda.json" \
@@ -64,16 +70,26 @@ trained() {  # row run train-args...: train the run unless its model exists, the
   [ -f "$OUT/$row/summary.json" ] || cp "$run/summary.json" "$OUT/$row/summary.json"  # training time
 }
 
-run_row() {
-  case $1 in
+run_row() {  # a row name, optionally with -sN: the same row trained with seed N (seed 0 without)
+  local seed=0
+  if [[ $1 =~ -s([0-9]+)$ ]]; then
+    seed=${BASH_REMATCH[1]}
+  fi
+  SEED=(--seed "$seed")
+  case ${1%-s[0-9]*} in
     mfcc) evaluate mfcc --method mfcc_stats ;;
     ssl) trained ssl runs/so762-ssl-km "${BASE[@]}" --phones_field km ;;
-    ssl-steps-*) trained "$1" "$OUT/$1" "${BASE[@]}" --phones_field km --steps "${1#ssl-steps-}" ;;
+    ssl-steps-*) trained "$1" "$OUT/$1" "${BASE[@]}" "${SEED[@]}" --phones_field km --steps "$(steps "$1")" ;;
     supervised) trained supervised "$OUT/supervised" "${BASE[@]}" --config configs/so762-supervised.yaml ;;
     multitask-*) trained "$1" "$OUT/$1" "${MT[@]}" --recon_weight "${1#multitask-}" ;;
     semi-*) trained "$1" "$OUT/$1" "${MT[@]}" --mode semi --labelled_speakers "configs/so762-labelled-${1#semi-}.txt" ;;
     *) echo "unknown row $1" >&2 && return 1 ;;
   esac
+}
+
+steps() {  # the N of a row name ...-N or ...-N-sS
+  local r=${1%-s[0-9]*}
+  echo "${r##*-}"
 }
 
 labelled_lists

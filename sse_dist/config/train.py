@@ -11,10 +11,20 @@ from .loader import require
 
 @dataclass
 class ModelConfig:
+    arch: Literal["tdnn", "ecapa"] = "tdnn"
+    """Extractor: the x-vector TDNN (Snyder et al. 2018, the paper's) or ECAPA-TDNN (Desplanques et al. 2020:
+    SE-Res2Net blocks, multi-layer aggregation, attentive statistics pooling)."""
     channels: int = 512
-    """Width of the TDNN frame layers (Kaldi x-vector: 512)."""
+    """Width of the TDNN frame layers (Kaldi x-vector: 512); ECAPA: the SE-Res2Net block width (512 or 1024)."""
     stats_channels: int = 1500
-    """Width of the last frame layer, whose outputs are pooled (Kaldi x-vector: 1500)."""
+    """Width of the last frame layer, whose outputs are pooled (Kaldi x-vector: 1500; ECAPA: the multi-layer
+    aggregation, 1536)."""
+    res2net_scale: int = 8
+    """ECAPA: Res2Net groups per block (``channels`` must divide by it)."""
+    se_channels: int = 128
+    """ECAPA: bottleneck of the squeeze-and-excitation gates."""
+    attention_channels: int = 128
+    """ECAPA: hidden width of the attentive statistics pooling."""
     embed_dim: int = 512
     """Embedding size (the first segment layer's affine output)."""
     decoder_channels: int = 512
@@ -32,6 +42,14 @@ class ModelConfig:
         require(self.decoder_layers >= 1, "decoder_layers", "must be >= 1")
         require(self.decoder_kernel % 2 == 1, "decoder_kernel", "must be odd (centred context)")
         require(self.classifier_layers >= 0, "classifier_layers", "must be >= 0")
+        require(self.res2net_scale >= 2, "res2net_scale", "must be >= 2")
+        require(
+            self.arch != "ecapa" or self.channels % self.res2net_scale == 0,
+            "channels",
+            f"ECAPA needs channels divisible by res2net_scale ({self.res2net_scale})",
+        )
+        for name in ("se_channels", "attention_channels"):
+            require(getattr(self, name) >= 1, name, "must be >= 1")
 
 
 NOISE_SHAPES = ("speech", "white", "pink", "brown")
@@ -204,12 +222,32 @@ class TrainConfig:
     """Shard set roots to train on (they need the fbank field and, for reconstruction, the phone field)."""
     output: str = "runs/default"
     """Run folder: checkpoints, exported model, metrics log and loss curves."""
-    mode: Literal["ssl", "supervised", "multitask", "semi", "phones"] = "ssl"
-    """ssl: reconstruction only; supervised: speaker CE only; multitask: CE + recon_weight x reconstruction;
-    semi: like multitask, but CE only on samples whose speaker is labelled; phones: a frame phone classifier
-    (the ``neural`` phone source) trained on the force-aligned utterances of ``phones_field``."""
+    mode: Literal["ssl", "contrastive", "supervised", "multitask", "semi", "phones"] = "ssl"
+    """ssl: reconstruction only; contrastive: the contrastive loss between two segments of each utterance
+    only; supervised: speaker CE only; multitask: CE + recon_weight x reconstruction; semi: like multitask, but
+    CE only on samples whose speaker is labelled; phones: a frame phone classifier (the ``neural`` phone
+    source) trained on the force-aligned utterances of ``phones_field``."""
     recon_weight: float = 1.0
     """lambda, the reconstruction loss weight in multitask and semi modes."""
+    contrastive_weight: float = 0.0
+    """Weight of the contrastive loss (source vs target segment of each utterance, the other utterances of the
+    all-ranks batch as negatives) added to the losses of the ssl, supervised, multitask and semi modes; the
+    contrastive mode uses it alone with weight 1. 0: off."""
+    contrastive_temperature: float = 0.1
+    """Temperature of the contrastive loss's cosine similarities."""
+    head: Literal["softmax", "aam"] = "softmax"
+    """Speaker classifier of the CE modes: Kaldi's segment layers and softmax, or an additive angular margin
+    softmax (AAM / ArcFace) on the embedding itself."""
+    aam_margin: float = 0.2
+    """AAM: angular margin added to the target speaker's angle, radians."""
+    aam_scale: float = 30.0
+    """AAM: scale of the cosine logits."""
+    aam_warmup_steps: int = 200
+    """AAM: the margin grows linearly from 0 to aam_margin over these optimizer steps."""
+    init_from: str = ""
+    """Run folder or ``model.pt`` to start from: its extractor (a layer of another shape is refused) and, where
+    every shape matches and the run folder has a checkpoint, its decoder; classifier and optimizer start fresh.
+    Empty: random initialisation."""
     labelled_speakers: str = ""
     """File of speaker ids whose labels may be used; every other sample counts as unlabelled. Required in semi
     mode; in supervised and multitask modes it keeps the labels of other shard sets out (e.g. a corpus used
@@ -246,6 +284,11 @@ class TrainConfig:
     def validate(self) -> None:
         require(self.steps >= 1, "steps", "must be >= 1")
         require(self.recon_weight >= 0, "recon_weight", "must be >= 0")
+        require(self.contrastive_weight >= 0, "contrastive_weight", "must be >= 0")
+        require(self.contrastive_temperature > 0, "contrastive_temperature", "must be > 0")
+        require(0 <= self.aam_margin < 1.5, "aam_margin", "must be in [0, 1.5) radians")
+        require(self.aam_scale > 0, "aam_scale", "must be > 0")
+        require(self.aam_warmup_steps >= 0, "aam_warmup_steps", "must be >= 0")
         require(self.checkpoint_every >= 1, "checkpoint_every", "must be >= 1")
         require(self.keep_checkpoints >= 1, "keep_checkpoints", "must be >= 1")
         require(self.log_every >= 1, "log_every", "must be >= 1")

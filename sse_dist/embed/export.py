@@ -30,6 +30,7 @@ import torch
 from torch import nn
 
 from .. import storage
+from ..models.ecapa import EcapaTdnn
 from ..preprocess.features import apply_cmn
 from ..train.model import Extractor
 
@@ -40,27 +41,31 @@ OUTPUT = "embedding"
 _OPSET = 18
 
 
-def frontend(feats: torch.Tensor, mask: torch.Tensor, vad: bool, cmn_window: int) -> torch.Tensor:
-    """Raw log-mel [T, D] and VAD mask [T] -> the extractor's input [max(T', 15), D]."""
+def frontend(
+    feats: torch.Tensor, mask: torch.Tensor, vad: bool, cmn_window: int, context: int = Extractor.context
+) -> torch.Tensor:
+    """Raw log-mel [T, D] and VAD mask [T] -> the extractor's input [max(T', 2 * context + 1), D] (the x-vector
+    TDNN loses ``context`` = 7 frames at each edge)."""
     if vad:
         feats = feats[mask | ~mask.any()]
     x = apply_cmn(feats, cmn_window)
     n = x.shape[0]
     # Repeat the last frame up to the frames the convolutions' context needs (a replicate pad without a branch
     # on the length, which the exported graph does not know until run time).
-    return x[torch.arange(torch.sym_max(n, 2 * Extractor.context + 1)).clamp(max=n - 1)]
+    return x[torch.arange(torch.sym_max(n, 2 * context + 1)).clamp(max=n - 1)]
 
 
 class EmbeddingGraph(nn.Module):
     """Frontend + extractor, the module that is exported."""
 
-    def __init__(self, extractor: Extractor, vad: bool, cmn_window: int):
+    def __init__(self, extractor: Extractor | EcapaTdnn, vad: bool, cmn_window: int):
         super().__init__()
         self.extractor = extractor.eval()
         self.vad, self.cmn_window = vad, cmn_window
 
     def forward(self, fbank: torch.Tensor, vad: torch.Tensor) -> torch.Tensor:
-        return self.extractor(frontend(fbank, vad, self.vad, self.cmn_window)[None])[0]
+        x = frontend(fbank, vad, self.vad, self.cmn_window, self.extractor.context)
+        return self.extractor(x[None])[0]
 
 
 @contextlib.contextmanager

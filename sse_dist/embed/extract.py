@@ -25,7 +25,7 @@ from ..preprocess.features import mfcc_from_fbank
 from ..shard import format as fmt
 from ..train.checkpoint import load_export
 from ..train.data import FBANK, describe
-from ..train.model import Extractor
+from ..train.model import build_extractor
 from .export import EmbeddingGraph, export, frontend, onnx_embedder
 
 log = logging.getLogger(__name__)
@@ -63,10 +63,16 @@ def utterances(roots: list[str]) -> Iterator[Utterance]:
 def extractor_embedder(graph: EmbeddingGraph, max_frames: int) -> Embedder:
     @torch.no_grad()
     def embed(feats: np.ndarray, mask: np.ndarray) -> np.ndarray:
-        x = frontend(torch.from_numpy(feats), torch.from_numpy(mask), graph.vad, graph.cmn_window)
+        x = frontend(
+            torch.from_numpy(feats),
+            torch.from_numpy(mask),
+            graph.vad,
+            graph.cmn_window,
+            graph.extractor.context,
+        )
         # Long recordings are embedded in chunks and averaged, as Kaldi's nnet3-xvector-compute does.
         chunks = [x[i : i + max_frames] for i in range(0, len(x), max_frames)]
-        chunks = [c for c in chunks if len(c) > 2 * Extractor.context] or chunks[:1]
+        chunks = [c for c in chunks if len(c) > 2 * graph.extractor.context] or chunks[:1]
         weights = torch.tensor([len(c) for c in chunks], dtype=torch.float32)
         embs = torch.cat([graph.extractor(c[None]) for c in chunks])
         return ((embs * weights[:, None]).sum(0) / weights.sum()).numpy()
@@ -96,7 +102,7 @@ def extractor_graph(cfg: EmbedConfig, train: TrainConfig) -> tuple[EmbeddingGrap
         if not cfg.checkpoint:
             raise ValueError("embed.checkpoint: method=model needs the training run folder (or its model.pt)")
         blob = load_export(cfg.checkpoint)
-        extractor = Extractor(blob["feat_dim"], from_dict(ModelConfig, blob["model"]))
+        extractor = build_extractor(blob["feat_dim"], from_dict(ModelConfig, blob["model"]))
         extractor.load_state_dict(blob["state_dict"])
         data, features = blob["data"], blob.get("features", {})
         info = {"method": "model", "checkpoint": cfg.checkpoint, "step": blob["step"], "mode": blob["mode"]}

@@ -14,27 +14,32 @@ from tqdm import tqdm
 from .. import storage
 from ..config import TrainConfig, dump_yaml
 from ..metrics import TrainMetrics
-from . import checkpoint, distributed, ds_config, history
+from . import checkpoint, distributed, ds_config, history, pretrained
 from .data import FBANK, SKIP_REASONS, Corpus, build_loader, describe, field_summary
 from .model import PhoneClassifier, SpeakerEmbeddingModel
+from .objectives import AAMHead, margin_at
 
 log = logging.getLogger(__name__)
 
 
 def loss_weights(cfg: TrainConfig) -> dict[str, float]:
-    return {
+    weights = {
         "ssl": {"reconstruction": 1.0},
+        "contrastive": {"contrastive": 1.0},
         "supervised": {"cross_entropy": 1.0},
         "multitask": {"cross_entropy": 1.0, "reconstruction": cfg.recon_weight},
         "semi": {"cross_entropy": 1.0, "reconstruction": cfg.recon_weight},
         "phones": {"phone_cross_entropy": 1.0},
     }[cfg.mode]
+    if cfg.contrastive_weight > 0 and cfg.mode not in ("contrastive", "phones"):
+        weights["contrastive"] = cfg.contrastive_weight
+    return weights
 
 
 def speaker_index(cfg: TrainConfig, corpus: Corpus) -> dict[str, int]:
     """Class index of every speaker whose label the mode may use (only the listed ones where
     ``labelled_speakers`` is set: semi always, supervised and multitask optionally)."""
-    if cfg.mode in ("ssl", "phones"):
+    if cfg.mode in ("ssl", "contrastive", "phones"):
         return {}
     speakers = corpus.speakers
     if cfg.labelled_speakers:
@@ -61,8 +66,19 @@ def build_model(cfg: TrainConfig, corpus: Corpus, num_speakers: int) -> torch.nn
     torch.manual_seed(cfg.seed)
     if cfg.mode == "phones":
         return PhoneClassifier(cfg.model, corpus.feat_dim, corpus.num_phones)
-    reconstruct = "reconstruction" in loss_weights(cfg)
-    return SpeakerEmbeddingModel(cfg.model, corpus.feat_dim, corpus.num_phones, num_speakers, reconstruct)
+    weights = loss_weights(cfg)
+    return SpeakerEmbeddingModel(
+        cfg.model, corpus.feat_dim, corpus.num_phones, num_speakers, "reconstruction" in weights,
+        aam=(cfg.aam_margin, cfg.aam_scale) if cfg.head == "aam" else None,
+        contrastive_temperature=cfg.contrastive_temperature if "contrastive" in weights else 0.0,
+    )  # fmt: skip
+
+
+def schedule_margin(cfg: TrainConfig, model: torch.nn.Module, step: int) -> None:
+    """Set an AAM head's margin for the step about to be taken (the warm-up)."""
+    head = getattr(model, "classifier", None)
+    if isinstance(head, AAMHead):
+        head.margin = margin_at(step, cfg.aam_margin, cfg.aam_warmup_steps)
 
 
 def _write_run_files(cfg: TrainConfig, corpus: Corpus, ds: dict[str, Any], world: int) -> None:
@@ -79,8 +95,9 @@ def _to_device(batch: dict[str, Any], device: torch.device, dtype: torch.dtype) 
     return out
 
 
-def _export(cfg: TrainConfig, corpus: Corpus, model: torch.nn.Module, step: int) -> None:
+def _export(cfg: TrainConfig, corpus: Corpus, model: torch.nn.Module, step: int, origin: Any) -> None:
     meta = {
+        "init_from": origin,
         "model": asdict(cfg.model),
         "feat_dim": corpus.feat_dim,
         "data": {"vad": cfg.data.vad, "cmn_window": cfg.data.cmn_window},
@@ -104,6 +121,7 @@ def run(cfg: TrainConfig) -> dict[str, Any]:
     corpus = describe(cfg.shards, phones_field)
     spk2idx = speaker_index(cfg, corpus)
     model = build_model(cfg, corpus, len(spk2idx))
+    origin = pretrained.initialise(model, cfg.init_from) if cfg.init_from else None
     ds = ds_config.build(cfg, world.size)
     engine, _, _, _ = deepspeed.initialize(
         model=model, model_parameters=param_groups(model, cfg.optim.weight_decay), config=ds
@@ -143,6 +161,7 @@ def run(cfg: TrainConfig) -> dict[str, Any]:
             wait += time.perf_counter() - tw
             for reason, n in batch["skipped"].items():
                 skipped_total[reason] += n
+            schedule_margin(cfg, engine.module, step)
             parts = engine(**_to_device(batch, world.device, dtype))
             loss = sum(w * parts[k] for k, w in weights.items())
             engine.backward(loss)
@@ -178,6 +197,7 @@ def run(cfg: TrainConfig) -> dict[str, Any]:
     )
     summary = {
         "mode": cfg.mode,
+        "init_from": origin,
         "steps": step,
         "steps_this_run": step - start_step,
         "world_size": world.size,
@@ -187,7 +207,7 @@ def run(cfg: TrainConfig) -> dict[str, Any]:
         "final": rows[-1] if rows else {},
     }
     if world.rank == 0:
-        _export(cfg, corpus, engine.module, step)
+        _export(cfg, corpus, engine.module, step, origin)
         history.plot(storage.join(cfg.output, "loss.png"), rows, f"{cfg.mode} training, {world.size} rank(s)")
         storage.write_json(storage.join(cfg.output, "summary.json"), summary)
         log.info(

@@ -13,6 +13,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..config import ModelConfig
+from ..models.ecapa import EcapaTdnn
+from .objectives import AAMHead, contrastive
 
 
 class FrameLayer(nn.Sequential):
@@ -57,6 +59,12 @@ class Extractor(nn.Module):
         return self.embedding(torch.cat([mean, std], dim=1))
 
 
+def build_extractor(feat_dim: int, cfg: ModelConfig) -> Extractor | EcapaTdnn:
+    """The extractor ``cfg.arch`` names; both map [B, T, feat_dim] to [B, embed_dim] and lose ``context``
+    frames at each edge."""
+    return EcapaTdnn(feat_dim, cfg) if cfg.arch == "ecapa" else Extractor(feat_dim, cfg)
+
+
 class Decoder(nn.Module):
     """Reconstructs target frames from per-frame phones and the (broadcast) source embedding."""
 
@@ -90,7 +98,8 @@ class Classifier(nn.Module):
         self.hidden = nn.Sequential(*layers, nn.ReLU(), nn.BatchNorm1d(e))
         self.out = nn.Linear(e, num_speakers)
 
-    def forward(self, embedding: torch.Tensor) -> torch.Tensor:
+    def forward(self, embedding: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
+        """Logits; ``labels`` are for margin heads (:class:`AAMHead`) and unused here."""
         return self.out(self.hidden(embedding))
 
 
@@ -98,13 +107,27 @@ class SpeakerEmbeddingModel(nn.Module):
     """Extractor plus the heads a training mode needs: the decoder (reconstruction), the classifier (CE), or both."""
 
     def __init__(
-        self, cfg: ModelConfig, feat_dim: int, num_phones: int, num_speakers: int, reconstruct: bool
+        self,
+        cfg: ModelConfig,
+        feat_dim: int,
+        num_phones: int,
+        num_speakers: int,
+        reconstruct: bool,
+        aam: tuple[float, float] | None = None,
+        contrastive_temperature: float = 0.0,
     ):
+        """``aam`` (margin, scale): an AAM softmax head instead of Kaldi's softmax; ``contrastive_temperature``
+        > 0 adds the contrastive loss between the source and target segments."""
         super().__init__()
         # Built first so that a seed gives the same extractor whatever heads follow (the untrained baseline).
-        self.extractor = Extractor(feat_dim, cfg)
+        self.extractor = build_extractor(feat_dim, cfg)
         self.decoder = Decoder(num_phones, feat_dim, cfg) if reconstruct else None
-        self.classifier = Classifier(num_speakers, cfg) if num_speakers > 0 else None
+        self.classifier: Classifier | AAMHead | None = None
+        if num_speakers > 0:
+            self.classifier = (
+                AAMHead(cfg.embed_dim, num_speakers, *aam) if aam else Classifier(num_speakers, cfg)
+            )
+        self.contrastive_temperature = contrastive_temperature
 
     def forward(
         self,
@@ -113,14 +136,17 @@ class SpeakerEmbeddingModel(nn.Module):
         phones: torch.Tensor | None = None,
         labels: torch.Tensor | None = None,
     ) -> dict[str, torch.Tensor]:
-        """Loss components: ``reconstruction`` (MSE of the target frames) and ``cross_entropy`` (over samples
-        with label >= 0; unlabelled samples carry -1), with ``accuracy`` for monitoring."""
+        """Loss components: ``reconstruction`` (MSE of the target frames), ``contrastive`` (source against
+        target segment embeddings) and ``cross_entropy`` (over samples with label >= 0; unlabelled samples carry
+        -1), with ``accuracy`` for monitoring."""
         embedding = self.extractor(source)
         out: dict[str, torch.Tensor] = {}
         if self.decoder is not None and target is not None and phones is not None:
             out["reconstruction"] = F.mse_loss(self.decoder(phones, embedding), target)
+        if self.contrastive_temperature > 0 and target is not None:
+            out["contrastive"] = contrastive(embedding, self.extractor(target), self.contrastive_temperature)
         if self.classifier is not None and labels is not None:
-            logits = self.classifier(embedding)
+            logits = self.classifier(embedding, labels)
             known = labels >= 0
             if known.any():
                 out["cross_entropy"] = F.cross_entropy(logits[known], labels[known])

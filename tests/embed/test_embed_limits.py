@@ -15,6 +15,7 @@ class _Recorder(torch.nn.Module):
     def __init__(self, extractor):
         super().__init__()
         self.extractor, self.frames = extractor, []
+        self.context = extractor.context  # part of an extractor's interface: frames lost at each edge
 
     def forward(self, x):
         self.frames.append(x.shape[1])
