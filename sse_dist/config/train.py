@@ -98,6 +98,33 @@ class ReverbAugmentConfig:
 
 
 @dataclass
+class NarrowbandAugmentConfig:
+    prob: float = 0.0
+    """Probability that an utterance's source copy is band-limited to telephone bandwidth (0 disables), as
+    audio resampled through 8 kHz or sent over a phone line would be."""
+    low_hz_min: float = 200.0
+    """Lowest high-pass corner, Hz; each band-limited utterance draws uniformly in [low_hz_min, low_hz_max]."""
+    low_hz_max: float = 400.0
+    """Highest high-pass corner, Hz."""
+    high_hz_min: float = 3200.0
+    """Lowest low-pass corner, Hz (an 8 kHz channel cuts below its 4 kHz Nyquist frequency)."""
+    high_hz_max: float = 3800.0
+    """Highest low-pass corner, Hz."""
+    order: int = 12
+    """Butterworth order of both edges (72 dB per octave: the low-pass of a resampler is steep)."""
+    stopband_db: float = 50.0
+    """Attenuation outside the band, dB: what is left there is at this level below the speech."""
+
+    def validate(self) -> None:
+        require(0 <= self.prob <= 1, "prob", "must be in [0, 1]")
+        require(0 <= self.low_hz_min <= self.low_hz_max, "low_hz_min", "need 0 <= low_hz_min <= low_hz_max")
+        require(self.low_hz_max < self.high_hz_min, "high_hz_min", "must be above low_hz_max")
+        require(self.high_hz_min <= self.high_hz_max, "high_hz_min", "must be <= high_hz_max")
+        require(self.order >= 1, "order", "must be >= 1")
+        require(self.stopband_db > 0, "stopband_db", "must be > 0")
+
+
+@dataclass
 class MaskAugmentConfig:
     prob: float = 0.0
     """Probability that a source segment gets SpecAugment time and frequency masks (0 disables)."""
@@ -122,6 +149,8 @@ class AugmentConfig:
     """Additive noise, in the mel power domain, before mean normalisation."""
     reverb: ReverbAugmentConfig = field(default_factory=ReverbAugmentConfig)
     """Reverberation approximated per mel band: exponential-decay smearing of the frame powers."""
+    narrowband: NarrowbandAugmentConfig = field(default_factory=NarrowbandAugmentConfig)
+    """Telephone band-limiting, per mel band, after reverberation and noise (both pass through the channel)."""
     masks: MaskAugmentConfig = field(default_factory=MaskAugmentConfig)
     """SpecAugment masks on the mean-normalised source segment (masked values set to 0, the mean)."""
     target: Literal["clean", "same", "independent"] = "clean"

@@ -1,4 +1,5 @@
-"""Feature-domain augmentation of log-mel filterbanks: additive noise, reverberation, SpecAugment masks.
+"""Feature-domain augmentation of log-mel filterbanks: additive noise, reverberation, narrowband (telephone)
+band-limiting, SpecAugment masks.
 
 Why: whatever is constant over an utterance (channel, noise floor, room) helps the decoder reconstruct the
 target from the source's embedding just as much as the voice does, so a reconstruction-trained embedding learns
@@ -15,6 +16,10 @@ power domain, where both are (approximately) additive:
   tail (``exp(-13.8 t / RT60)``, the 60 dB decay), its energy set by the drawn direct-to-reverberant ratio,
   and the decay faster in higher bands (``hf_ratio``). Frame-power smearing ignores phase and within-frame
   effects: it is an approximation, meant to vary the room, not to simulate one.
+* narrowband: each mel band's power scaled by a Butterworth band-pass's power response averaged under that
+  band's mel filter (corners drawn around 300-3400 Hz, the telephone band, or just under the 4 kHz Nyquist
+  frequency of 8 kHz audio), with a stop-band floor. It acts after noise and reverberation: both reach a
+  telephone's microphone before its band limit. So that embeddings survive a change of bandwidth.
 
 SpecAugment masks act on the normalised source segment (see ``data.py``).
 """
@@ -75,18 +80,36 @@ def reverberate(log_mel: torch.Tensor, rt60: np.ndarray, drr_db: float, shift_s:
     return (out[0].T.clamp_min(1e-300).log() + top).to(log_mel.dtype)
 
 
+def band_gains(
+    features: FeatureConfig, low_hz: float, high_hz: float, order: int, stop_db: float
+) -> np.ndarray:
+    """[D] power gain of each mel band through a Butterworth band-pass (``order`` at both edges) whose
+    attenuation bottoms out at ``stop_db``: the filter's power response averaged under each mel filter."""
+    weights = mel_weights(features).double().numpy()  # [fft bins, mel bins]
+    _, _, n_fft = frame_params(features)
+    f = np.maximum(np.arange(len(weights)) * features.sample_rate / n_fft, 1e-3)
+    response = 1 / ((1 + (f / high_hz) ** (2 * order)) * (1 + (low_hz / f) ** (2 * order)))
+    response = np.maximum(response, 10 ** (-stop_db / 10))
+    return (weights * response[:, None]).sum(axis=0) / np.maximum(weights.sum(axis=0), 1e-12)
+
+
+def band_limit(log_mel: torch.Tensor, gains: np.ndarray) -> torch.Tensor:
+    return log_mel + torch.from_numpy(np.log(gains)).to(log_mel.dtype)
+
+
 class Augmenter:
     """Draws and applies noise and reverberation to raw log-mel utterances, from one random stream."""
 
     def __init__(self, cfg: AugmentConfig, features: FeatureConfig, rng: np.random.Generator):
         self.cfg, self.rng = cfg, rng
         self.shift_s = features.frame_shift_ms / 1000
+        self.features = features
         self.shapes, self.dof = noise_shapes(features)
         self.ltas: np.ndarray | None = None
 
     @property
     def enabled(self) -> bool:
-        return self.cfg.noise.prob > 0 or self.cfg.reverb.prob > 0
+        return self.cfg.noise.prob > 0 or self.cfg.reverb.prob > 0 or self.cfg.narrowband.prob > 0
 
     def observe(self, log_mel: torch.Tensor) -> None:
         """Fold a clean utterance into the long-term average spectrum that shapes speech-like noise."""
@@ -119,6 +142,11 @@ class Augmenter:
             x = add_noise(
                 x, self.noise_power(shape, len(x)), self.rng.uniform(noise.snr_db_min, noise.snr_db_max)
             )
+        band = self.cfg.narrowband
+        if band.prob > 0 and self.rng.random() < band.prob:
+            low = self.rng.uniform(band.low_hz_min, band.low_hz_max)
+            high = self.rng.uniform(band.high_hz_min, band.high_hz_max)
+            x = band_limit(x, band_gains(self.features, low, high, band.order, band.stopband_db))
         return x
 
 
