@@ -39,6 +39,12 @@ class SynthConfig:
     """Highest signal-to-noise ratio of the per-utterance additive noise, dB."""
     channel_db: float = 6.0
     """Peak gain, dB, of the random per-utterance channel equaliser (0 disables channel variability)."""
+    sessions_per_speaker: int = 0
+    """Recording sessions per speaker: a speaker's utterances are dealt to them in turn, and the utterances of
+    a session share its channel, room and noise (kind and level), as recordings of one day on one device do;
+    target trials then pair only utterances of different sessions. 0: every utterance its own recording."""
+    rt60_max: float = 0.0
+    """Longest reverberation time of a recording's room, seconds (drawn in [0.15, rt60_max]); 0: no rooms."""
     max_trials: int = 20000
     """Trials in the list: every target pair, non-target pairs subsampled to fill the rest."""
     workers: int = 2
@@ -65,6 +71,10 @@ class SynthConfig:
         )
         require(self.snr_db_min <= self.snr_db_max, "snr_db_min", "must be <= snr_db_max")
         require(self.channel_db >= 0, "channel_db", "must be >= 0")
+        require(self.sessions_per_speaker >= 0, "sessions_per_speaker", "must be >= 0")
+        require(
+            self.rt60_max == 0 or 0.15 <= self.rt60_max <= 3, "rt60_max", "0 (no rooms) or in [0.15, 3] s"
+        )
         require(self.max_trials >= 1, "max_trials", "must be >= 1")
         require(self.workers >= 1, "workers", "must be >= 1")
 

@@ -23,14 +23,14 @@ from tqdm import tqdm
 from ..config import SynthConfig
 from .lexicon import LEXICON
 from .plan import plan_utterance
-from .speakers import Speaker, sample_speaker, sample_style
+from .speakers import Speaker, in_session, sample_session, sample_speaker, sample_style
 from .synthesize import synthesize
 
 log = logging.getLogger(__name__)
 
 SPLITS = ("train", "test")
-# streams of the seed: speakers, utterances, trials
-_SPEAKER, _UTTERANCE, _TRIALS = range(3)
+# streams of the seed: speakers, utterances, trials, sessions
+_SPEAKER, _UTTERANCE, _TRIALS, _SESSION = range(4)
 
 
 @dataclass(frozen=True)
@@ -50,6 +50,7 @@ class _Utterance:
     phones: tuple[str, ...]
     bounds: np.ndarray
     sample_rate: int
+    session: int | None
 
     @property
     def seconds(self) -> float:
@@ -62,6 +63,14 @@ def _synthesize(job: _Job) -> tuple[str, _Utterance]:
     rng = np.random.default_rng([cfg.seed, _UTTERANCE, job.speaker_index, job.utt_index])
     utt_id = f"{job.speaker.id}-{job.utt_index:04d}"
     style = sample_style(rng, cfg.channel_db, (cfg.snr_db_min, cfg.snr_db_max))
+    session = _session(cfg, job.utt_index)
+    if session is not None:
+        conditions = sample_session(np.random.default_rng([cfg.seed, _SESSION, job.speaker_index, session]),
+                                    cfg.channel_db, (cfg.snr_db_min, cfg.snr_db_max), cfg.rt60_max)  # fmt: skip
+        style = in_session(rng, style, conditions)
+    elif cfg.rt60_max > 0:  # every utterance its own recording, in its own room
+        style = in_session(rng, style, sample_session(rng, cfg.channel_db, (cfg.snr_db_min, cfg.snr_db_max),
+                                                      cfg.rt60_max))  # fmt: skip
     duration = rng.uniform(cfg.min_duration, cfg.max_duration)
     plan = plan_utterance(rng, job.speaker, style, duration, cfg.sample_rate)
     audio = synthesize(rng, plan, job.speaker, cfg.sample_rate)
@@ -69,7 +78,13 @@ def _synthesize(job: _Job) -> tuple[str, _Utterance]:
     path.parent.mkdir(parents=True, exist_ok=True)
     sf.write(path, audio, cfg.sample_rate, subtype="PCM_16", format="FLAC")
     split = Path(job.data_dir).name
-    return split, _Utterance(utt_id, job.speaker.id, plan.words, plan.phones, plan.bounds, cfg.sample_rate)
+    utt = _Utterance(utt_id, job.speaker.id, plan.words, plan.phones, plan.bounds, cfg.sample_rate, session)
+    return split, utt
+
+
+def _session(cfg: SynthConfig, utt_index: int) -> int | None:
+    """The session an utterance was recorded in (None: its own), dealt in turn."""
+    return utt_index % cfg.sessions_per_speaker if cfg.sessions_per_speaker else None
 
 
 def _run_jobs(jobs: list[_Job], workers: int) -> Iterable[tuple[str, _Utterance]]:
@@ -115,13 +130,16 @@ def _write_data_dir(data_dir: Path, utts: list[_Utterance], speakers: dict[str, 
 
 
 def make_trials(
-    utts: list[str], speakers: list[str], max_trials: int, seed: int
+    utts: list[str], speakers: list[str], max_trials: int, seed: int, sessions: list[int | None] | None = None
 ) -> list[tuple[int, str, str]]:
-    """(label, enroll, test): every target pair, then distinct non-target pairs drawn to fill up to max_trials."""
+    """(label, enroll, test): every target pair, then distinct non-target pairs drawn to fill up to max_trials.
+    With ``sessions``, a target pair's utterances come from different recording sessions (None: its own)."""
     n = len(utts)
-    pairs = itertools.combinations(range(n), 2)
-    targets = [(i, j) for i, j in pairs if speakers[i] == speakers[j]]
-    available = n * (n - 1) // 2 - len(targets)
+    same = [(i, j) for i, j in itertools.combinations(range(n), 2) if speakers[i] == speakers[j]]
+    targets = [
+        (i, j) for i, j in same if sessions is None or sessions[i] is None or sessions[i] != sessions[j]
+    ]
+    available = n * (n - 1) // 2 - len(same)
     wanted = min(max(max_trials - len(targets), 0), available)
     rng = np.random.default_rng([seed, _TRIALS])
     if 2 * wanted >= available:  # most of them: list them all (few, as wanted <= max_trials) and pick
@@ -163,7 +181,8 @@ def run(cfg: SynthConfig) -> dict[str, Any]:
     for split in SPLITS:
         _write_data_dir(out / split, results[split], {s.id: s for s in speakers})
     test = sorted(results["test"], key=lambda u: u.utt_id)
-    trials = make_trials([u.utt_id for u in test], [u.speaker for u in test], cfg.max_trials, cfg.seed)
+    trials = make_trials([u.utt_id for u in test], [u.speaker for u in test], cfg.max_trials, cfg.seed,
+                         [u.session for u in test])  # fmt: skip
     _write_lines(out / "test" / "trials", (f"{label} {a} {b}" for label, a, b in trials))
     words = sorted({w for utts in results.values() for u in utts for w in u.words})
     _write_lines(out / "lexicon.txt", (f"{w} {' '.join(LEXICON[w])}" for w in words))

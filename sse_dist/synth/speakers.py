@@ -7,6 +7,7 @@ within a voice type, so many speakers are close neighbours, as in a real populat
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 
 import numpy as np
@@ -86,6 +87,10 @@ class UtteranceStyle:
     """Active speech level over noise level, dB."""
     level_db: float
     """RMS of the active speech, dB re full scale."""
+    rt60_s: float = 0.0
+    """Reverberation time of the room, seconds (0: dry)."""
+    drr_db: float = 0.0
+    """Direct-to-reverberant energy ratio of the room's impulse response, dB."""
 
 
 def sample_speaker(rng: np.random.Generator, index: int) -> Speaker:
@@ -128,6 +133,43 @@ def sample_style(rng: np.random.Generator, channel_db: float, snr_db: tuple[floa
         snr_db=float(rng.uniform(*snr_db, size=3).max()),
         level_db=float(rng.uniform(-32.0, -20.0)),
     )
+
+
+@dataclass(frozen=True)
+class Session:
+    """What one recording session fixes for all its utterances: device, room and background."""
+
+    channel_db: np.ndarray
+    """Cosine-series coefficients (dB) of the device's equaliser."""
+    noise: str
+    """Background noise kind."""
+    snr_db: float
+    """The session's noise level; each utterance is within 3 dB of it."""
+    rt60_s: float
+    """Reverberation time of the room, seconds (0: dry)."""
+    drr_db: float
+    """Direct-to-reverberant ratio, dB (talker to microphone distance)."""
+
+
+def sample_session(
+    rng: np.random.Generator, channel_db: float, snr_db: tuple[float, float], rt60_max: float
+) -> Session:
+    rt60 = float(rng.uniform(0.15, rt60_max)) if rt60_max > 0 else 0.0
+    return Session(
+        channel_db=_channel(rng, channel_db),
+        noise=NOISE_KINDS[rng.integers(len(NOISE_KINDS))],
+        snr_db=float(rng.uniform(*snr_db, size=3).max()),  # as an utterance's: mostly fairly clean
+        rt60_s=rt60,
+        drr_db=float(rng.uniform(0.0, 12.0)),
+    )
+
+
+def in_session(rng: np.random.Generator, style: UtteranceStyle, session: Session) -> UtteranceStyle:
+    """The utterance's own voice variation, recorded in ``session``."""
+    return dataclasses.replace(
+        style, channel_db=session.channel_db, noise=session.noise,
+        snr_db=session.snr_db + float(rng.uniform(-3.0, 3.0)), rt60_s=session.rt60_s, drr_db=session.drr_db,
+    )  # fmt: skip
 
 
 def _channel(rng: np.random.Generator, peak_db: float, terms: int = 6) -> np.ndarray:

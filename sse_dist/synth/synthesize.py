@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 import scipy.fft
+import scipy.signal
 from numpy.lib.stride_tricks import sliding_window_view
 from scipy.ndimage import gaussian_filter1d
 
@@ -166,7 +167,22 @@ def synthesize(
         voiced * _tract_gain(tracks, speaker, freqs) * tilt
         + fricative * _place_spectra(speaker, freqs)[tracks.place]
     )
-    return _mix(rng, _overlap_add(spectra * channel, win, hop, length), plan, sample_rate)
+    speech = _overlap_add(spectra * channel, win, hop, length)
+    if style.rt60_s > 0:
+        speech = _room(rng, speech, style.rt60_s, style.drr_db, sample_rate)
+    return _mix(rng, speech, plan, sample_rate)
+
+
+def _room(
+    rng: np.random.Generator, speech: np.ndarray, rt60: float, drr_db: float, sample_rate: int
+) -> np.ndarray:
+    """Reverberation: a direct path plus a tail of Gaussian noise decaying 60 dB in ``rt60`` seconds (the
+    statistical model of a diffuse field; Polack), holding ``10^(-drr/10)`` of the direct energy."""
+    n = np.arange(1, int(rt60 * sample_rate) + 1)
+    tail = rng.standard_normal(len(n)) * np.exp(-6.9078 * n / (rt60 * sample_rate))
+    tail *= np.sqrt(10 ** (-drr_db / 10) / np.sum(tail**2))
+    response = np.concatenate([[1.0], tail]).astype(np.float32)
+    return scipy.signal.fftconvolve(speech, response)[: len(speech)].astype(np.float32)
 
 
 def _mix(rng: np.random.Generator, speech: np.ndarray, plan: UtterancePlan, sample_rate: int) -> np.ndarray:
