@@ -5,7 +5,11 @@
 # cosine, cosine + AS-norm (a label-free cohort: the 1,600 so762-train utterances, each on its own) and
 # PLDA (trained on the so762 training speakers' embeddings and labels, for every row). Prints the table.
 #   bench/quality.sh [ROW...]       default: the rows of the docs' table; rows already done are skipped
-# Rows: mfcc, ssl, ssl-steps-N (SSL with N steps), supervised, multitask-L (recon_weight L), semi-N (N% labelled).
+# Rows: mfcc, ssl, ssl-steps-N (SSL with N steps), supervised, multitask-L (recon_weight L), semi-N (N% labelled),
+# contrastive-N (the contrastive objective alone, N steps), sslcon-N (reconstruction + contrastive, N steps),
+# ecapa-ssl-N (SSL with ECAPA-TDNN, N steps), supervised-aam (AAM softmax), semi-N-from-ROW (semi-N started from
+# the extractor and decoder of row ROW, fresh heads and optimizer: pretrain, then fine-tune). Any row name ending in
+# -sS trains with seed S (seed 0 without), e.g. ssl-steps-2000-s1.
 # Needs the shards and k-means field of bench/so762_phones.sh (shards/so762-{train,dev}, shards/libri1); the
 # SSL row is that script's runs/so762-ssl-km (trained here if missing). DATA as there (default /work/shared/data).
 # Sequential on purpose: 8.5-11 minutes per 800-step training with two ranks on the shared 2-core machine, plus
@@ -80,9 +84,21 @@ run_row() {  # a row name, optionally with -sN: the same row trained with seed N
     mfcc) evaluate mfcc --method mfcc_stats ;;
     ssl) trained ssl runs/so762-ssl-km "${BASE[@]}" --phones_field km ;;
     ssl-steps-*) trained "$1" "$OUT/$1" "${BASE[@]}" "${SEED[@]}" --phones_field km --steps "$(steps "$1")" ;;
+    contrastive-*) trained "$1" "$OUT/$1" "${BASE[@]}" "${SEED[@]}" --config configs/so762-contrastive.yaml \
+      --steps "$(steps "$1")" ;;
+    sslcon-*) trained "$1" "$OUT/$1" "${BASE[@]}" "${SEED[@]}" --config configs/so762-ssl-contrastive.yaml \
+      --steps "$(steps "$1")" ;;
+    ecapa-ssl-*) trained "$1" "$OUT/$1" "${BASE[@]}" "${SEED[@]}" --phones_field km --steps "$(steps "$1")" \
+      --model.arch ecapa --model.channels 256 --model.stats_channels 768 ;;
+    supervised-aam) trained "$1" "$OUT/$1" "${BASE[@]}" "${SEED[@]}" --config configs/so762-supervised.yaml \
+      --head aam ;;
+    semi-*-from-*) # semi-N-from-ROW: the semi-N recipe started from runs/quality/ROW's extractor and decoder
+      local r=${1%-s[0-9]*} && local n=${r#semi-} && n=${n%%-from-*}
+      trained "$1" "$OUT/$1" "${MT[@]}" "${SEED[@]}" --mode semi --labelled_speakers "configs/so762-labelled-$n.txt" \
+        --init_from "$OUT/${r#semi-*-from-}" ;;
     supervised) trained supervised "$OUT/supervised" "${BASE[@]}" --config configs/so762-supervised.yaml ;;
-    multitask-*) trained "$1" "$OUT/$1" "${MT[@]}" --recon_weight "${1#multitask-}" ;;
-    semi-*) trained "$1" "$OUT/$1" "${MT[@]}" --mode semi --labelled_speakers "configs/so762-labelled-${1#semi-}.txt" ;;
+    multitask-*) trained "$1" "$OUT/$1" "${MT[@]}" "${SEED[@]}" --recon_weight "$(steps "$1")" ;;
+    semi-*) trained "$1" "$OUT/$1" "${MT[@]}" "${SEED[@]}" --mode semi --labelled_speakers "configs/so762-labelled-$(steps "$1").txt" ;;
     *) echo "unknown row $1" >&2 && return 1 ;;
   esac
 }
