@@ -11,7 +11,8 @@
 # the extractor and decoder of row ROW, fresh heads and optimizer: pretrain, then fine-tune). Any row name ending in
 # -sS trains with seed S (seed 0 without), e.g. ssl-steps-2000-s1.
 # Needs the shards and k-means field of bench/so762_phones.sh (shards/so762-{train,dev}, shards/libri1); the
-# SSL row is that script's runs/so762-ssl-km (trained here if missing). DATA as there (default /work/shared/data).
+# SSL row is that script's runs/so762-ssl-km (trained here if missing). DATA: $DATA, default ../shared/data
+# (relative to the repository root).
 # Sequential on purpose: 8.5-11 minutes per 800-step training with two ranks on the shared 2-core machine, plus
 # 1-5 minutes of embedding per row (about 100 minutes in all when the SSL run is already there).
 set -euo pipefail
