@@ -90,7 +90,7 @@ run_row() {  # a row name, optionally with -sN: the same row trained with seed N
     sslcon-*) trained "$1" "$OUT/$1" "${BASE[@]}" "${SEED[@]}" --config configs/so762-ssl-contrastive.yaml \
       --steps "$(steps "$1")" ;;
     ecapa-ssl-*) trained "$1" "$OUT/$1" "${BASE[@]}" "${SEED[@]}" --phones_field km --steps "$(steps "$1")" \
-      --model.arch ecapa --model.channels 256 --model.stats_channels 768 ;;
+      --config configs/so762-ecapa.yaml ;;
     supervised-aam) trained "$1" "$OUT/$1" "${BASE[@]}" "${SEED[@]}" --config configs/so762-supervised.yaml \
       --head aam ;;
     semi-*-from-*) # semi-N-from-ROW: the semi-N recipe started from runs/quality/ROW's extractor and decoder

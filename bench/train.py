@@ -166,7 +166,7 @@ def model_sizes(args: argparse.Namespace) -> list[dict]:
     GPU-sized batch times in seconds on a CPU core (frames/s hardly depends on the batch once it fills it)."""
     out = []
     for path in args.sizes:
-        cfg = load(ExperimentConfig, [path]).train
+        cfg = load(ExperimentConfig, path.split("+")).train  # a+b: b laid over a
         cfg.deepspeed.micro_batch = min(cfg.deepspeed.micro_batch, args.size_batch)
         step = torch_step(cfg)
         seconds = timed(step, args.size_steps)
@@ -192,7 +192,12 @@ def main() -> None:
     p.add_argument(
         "--sizes",
         nargs="*",
-        default=["configs/demo.yaml", "configs/so762-ssl.yaml", "configs/xvector-large.yaml"],
+        default=[
+            "configs/demo.yaml",
+            "configs/so762-ssl.yaml",
+            "configs/so762-ssl.yaml+configs/so762-ecapa.yaml",
+            "configs/xvector-large.yaml",
+        ],  # fmt: skip
         help="configs whose model sizes to time",
     )
     p.add_argument("--size-steps", type=int, default=8, help="timed steps per model size")
