@@ -24,9 +24,9 @@ import torch
 from common import median_seconds, save
 
 from sse_dist.config import ExperimentConfig, TrainConfig, load
+from sse_dist.models.xvector import SpeakerEmbeddingModel
 from sse_dist.train import ds_config
 from sse_dist.train.loop import param_groups, to_device
-from sse_dist.train.model import SpeakerEmbeddingModel
 from sse_dist.train.tasks import TASKS
 
 # On a GPU machine everything runs there, in the config's precision (bf16 autocast for the plain loop, the

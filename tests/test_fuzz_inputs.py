@@ -26,11 +26,12 @@ import yaml
 
 from sse_dist import storage
 from sse_dist.config import ConfigError, DataConfig, ExperimentConfig, FeatureConfig, ShardConfig, load
-from sse_dist.preprocess.shard_task import FBANK, fbank_shard
+from sse_dist.preprocess.shard_task import fbank_shard
 from sse_dist.score.embeddings import Embeddings
 from sse_dist.score.trials import TrialsError, parse_trials, resolve
 from sse_dist.shard import format as fmt
 from sse_dist.shard import run as shard
+from sse_dist.shard.fields import FBANK
 from sse_dist.train.data import open_shards, to_arrays
 
 SR = 16000

@@ -2,6 +2,7 @@
 
 from .launch import LaunchConfig
 from .loader import ConfigError, dump_yaml, field_docs, from_dict, load, to_dict, validate
+from .metrics import MetricsConfig
 from .schema import (
     DemoConfig,
     EmbedConfig,
@@ -18,7 +19,6 @@ from .train import (
     DataConfig,
     DeepSpeedConfig,
     MaskAugmentConfig,
-    MetricsConfig,
     ModelConfig,
     NoiseAugmentConfig,
     OptimConfig,

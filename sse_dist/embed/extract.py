@@ -21,11 +21,11 @@ from tqdm import tqdm
 
 from .. import storage
 from ..config import EmbedConfig, ModelConfig, TrainConfig, from_dict
-from ..preprocess.features import mfcc_from_fbank
+from ..frontend import mfcc_from_fbank
+from ..models.export import load_export
+from ..models.xvector import Extractor
 from ..shard import format as fmt
-from ..train.checkpoint import load_export
-from ..train.data import FBANK, describe
-from ..train.model import Extractor
+from ..shard.fields import FBANK, describe
 from .export import EmbeddingGraph, export, frontend, onnx_embedder
 
 log = logging.getLogger(__name__)
@@ -85,10 +85,10 @@ def mfcc_stats_embedder(num_ceps: int) -> Embedder:
 def extractor_graph(cfg: EmbedConfig, train: TrainConfig) -> tuple[EmbeddingGraph, dict[str, Any]]:
     """The extractor (trained, or untrained from ``train``'s seed) with its frontend, and what it is."""
     if cfg.method == "random_init":
-        from ..train.loop import build_model
-
         corpus = describe(cfg.shards, "")
-        extractor = build_model(train, corpus, num_speakers=0).extractor
+        # Seeded as training seeds it, and built first there too: the extractor a run with this seed starts from.
+        torch.manual_seed(train.seed)
+        extractor = Extractor(corpus.feat_dim, train.model)
         data = {"vad": train.data.vad, "cmn_window": train.data.cmn_window}
         info = {"method": "random_init", "seed": train.seed, "feat_dim": corpus.feat_dim}
         features = corpus.features

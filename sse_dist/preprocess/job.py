@@ -27,9 +27,10 @@ from .. import storage
 from ..config import PreprocessConfig
 from ..metrics import PreprocessMetrics
 from ..shard import format as fmt
+from ..shard.fields import FBANK
 from .phone_task import FAILED, PhoneLabeller, phone_fingerprint
 from .phones import source_class
-from .shard_task import FBANK, fbank_fingerprint, fbank_shard, is_done
+from .shard_task import fbank_fingerprint, fbank_shard, is_done
 
 log = logging.getLogger(__name__)
 Shard = tuple[str, str, list[str]]  # root, name, keys

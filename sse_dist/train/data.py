@@ -13,77 +13,24 @@ import collections
 import logging
 import posixpath
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import torch
 import webdataset as wds
 
-from .. import storage
 from ..config import AugmentConfig, DataConfig, FeatureConfig, MaskAugmentConfig, from_dict
-from ..preprocess.features import apply_cmn
-from ..preprocess.phones.base import ALIGNED
+from ..frontend import apply_cmn
 from ..shard import format as fmt
+from ..shard.fields import ALIGNED, FBANK, Corpus
 from .augment import Augmenter, mask
 
 log = logging.getLogger(__name__)
 
-FBANK = "fbank"
 SKIP_REASONS = ("missing_field", "too_short", "unaligned", "misaligned_fields")
 # A loader that sees this many unusable utterances in a row would otherwise spin forever on a bad shard set.
 _MAX_CONSECUTIVE_SKIPS = 20000
 Sample = dict[str, Any]
-
-
-@dataclass
-class Corpus:
-    """What the model and the loader need to know about the shard sets they train on."""
-
-    shards: list[str]
-    """URLs of every fbank shard (the primary field; the other fields are found beside them)."""
-    speakers: list[str]
-    """Known speakers, sorted; a speaker's class index is its position."""
-    feat_dim: int
-    num_phones: int
-    """Phone classes of the phone field (0 when training without phone conditioning)."""
-    utterances: int
-    hours: float
-    features: dict[str, Any]
-    """The fbank settings of the (first) shard set, as recorded by ``preprocess``."""
-
-
-def field_summary(root: str, field: str) -> dict[str, Any]:
-    url = storage.join(root, field, "summary.json")
-    try:
-        return storage.read_json(url)
-    except FileNotFoundError:
-        raise fmt.ShardError(
-            f"{url}: field {field!r} missing (run `sse-dist preprocess` on {root})"
-        ) from None
-
-
-def describe(roots: Iterable[str], phones_field: str) -> Corpus:
-    shards, speakers, dims, classes, utts, seconds, features = [], set(), set(), set(), 0, 0.0, {}
-    for root in roots:
-        index = fmt.read_index(root)
-        fbank = field_summary(root, FBANK)
-        dims.add(int(fbank["feat_dim"]))
-        features = features or fbank["features"]
-        if phones_field:
-            classes.add(int(field_summary(root, phones_field)["num_classes"]))
-        shards += [fmt.shard_url(root, FBANK, s["name"]) for s in index["shards"]]
-        speakers.update(s for shard in index["shards"] for s in shard["speakers"] if s is not None)
-        utts += sum(s["utterances"] for s in index["shards"])
-        seconds += sum(s["seconds"] for s in index["shards"])
-    if len(dims) > 1 or len(classes) > 1:
-        raise fmt.ShardError(
-            f"shard sets disagree: feature dims {sorted(dims)}, phone classes {sorted(classes)}"
-        )
-    if not shards:
-        raise fmt.ShardError("no shards to train on (train.shards is empty)")
-    num_phones = classes.pop() if classes else 0
-    return Corpus(shards, sorted(speakers), dims.pop(), num_phones, utts, seconds / 3600, features)
 
 
 def open_shards(src: Iterable[dict[str, str]], fields: list[str]) -> Iterator[Sample]:

@@ -21,8 +21,9 @@ from tqdm import tqdm
 from .. import storage
 from ..config import TrainConfig, dump_yaml
 from ..metrics import TrainMetrics
+from ..shard.fields import Corpus, describe
 from . import checkpoint, distributed, ds_config, history
-from .data import SKIP_REASONS, Corpus, build_loader, describe
+from .data import SKIP_REASONS, build_loader
 from .tasks import TASKS, Task, export_meta, speaker_index
 
 log = logging.getLogger(__name__)

@@ -16,8 +16,9 @@ from sse_dist.config import (
     ReverbAugmentConfig,
     load,
 )
+from sse_dist.shard.fields import describe
 from sse_dist.train.augment import Augmenter, add_noise, mask, noise_shapes, reverberate
-from sse_dist.train.data import augment_source, build_loader, cut_pairs, describe, normalise
+from sse_dist.train.data import augment_source, build_loader, cut_pairs, normalise
 
 FEATURES = FeatureConfig()
 ON = AugmentConfig(noise=NoiseAugmentConfig(prob=1.0), reverb=ReverbAugmentConfig(prob=1.0))
