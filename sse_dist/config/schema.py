@@ -224,6 +224,9 @@ class EmbedConfig:
     """MFCCs per frame for method=mfcc_stats."""
 
     def validate(self) -> None:
+        require(
+            not (self.onnx and self.method == "mfcc_stats"), "onnx", "mfcc_stats has no network to export"
+        )
         require(self.max_frames >= 100, "max_frames", "must be >= 100")
         require(1 <= self.num_ceps <= 128, "num_ceps", "must be in [1, 128]")
 

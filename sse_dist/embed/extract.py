@@ -20,7 +20,7 @@ import torch
 from tqdm import tqdm
 
 from .. import storage
-from ..config import EmbedConfig, ModelConfig, TrainConfig, from_dict
+from ..config import ConfigError, EmbedConfig, ModelConfig, TrainConfig, from_dict, require_set, validate
 from ..frontend import mfcc_from_fbank
 from ..models.export import load_export
 from ..models.xvector import Extractor
@@ -94,7 +94,9 @@ def extractor_graph(cfg: EmbedConfig, train: TrainConfig) -> tuple[EmbeddingGrap
         features = corpus.features
     else:
         if not cfg.checkpoint:
-            raise ValueError("embed.checkpoint: method=model needs the training run folder (or its model.pt)")
+            raise ConfigError(
+                "embed.checkpoint: method=model needs the training run folder (or its model.pt)"
+            )
         blob = load_export(cfg.checkpoint)
         extractor = Extractor(blob["feat_dim"], from_dict(ModelConfig, blob["model"]))
         extractor.load_state_dict(blob["state_dict"])
@@ -118,10 +120,8 @@ def check_export(model: bytes, samples: list[Utterance], embs: list[np.ndarray])
 
 
 def run(cfg: EmbedConfig, train: TrainConfig | None = None) -> dict[str, Any]:
-    if not cfg.shards or not cfg.output:
-        raise ValueError("embed.shards and embed.output are required")
-    if cfg.onnx and cfg.method == "mfcc_stats":
-        raise ValueError("embed.onnx: mfcc_stats has no network to export")
+    validate(cfg, "embed.")
+    require_set(cfg, "embed", "shards", "output")
     if cfg.method == "mfcc_stats":
         graph, info = None, {"method": "mfcc_stats", "num_ceps": cfg.num_ceps}
         embed = mfcc_stats_embedder(cfg.num_ceps)

@@ -24,7 +24,7 @@ from ray.util import ActorPool
 from tqdm import tqdm
 
 from .. import storage
-from ..config import PreprocessConfig
+from ..config import PreprocessConfig, require_set
 from ..metrics import PreprocessMetrics
 from ..shard import format as fmt
 from ..shard.fields import FBANK
@@ -156,8 +156,7 @@ def _check_reference(cfg: PreprocessConfig, roots: list[str]) -> None:
 
 
 def run(cfg: PreprocessConfig) -> dict[str, Any]:
-    if not cfg.shards:
-        raise ValueError("preprocess.shards: no shard set given")
+    require_set(cfg, "preprocess", "shards")
     indexes = {root: fmt.read_index(root) for root in cfg.shards}
     shards = [(root, s["name"], s["keys"]) for root, index in indexes.items() for s in index["shards"]]
     names = {root: [s["name"] for s in index["shards"]] for root, index in indexes.items()}
