@@ -169,7 +169,7 @@ class LaunchConfig:
     """Kubernetes API of the training job: ``trainjob``, a Kubeflow Trainer v2 ``TrainJob``
     (trainer.kubeflow.org/v1alpha1, what a cluster set up today runs), or ``pytorchjob``, a training operator
     v1 ``PyTorchJob`` (kubeflow.org/v1, for clusters still on that operator; it also offers elastic training)."""
-    kubernetes_version: str = "1.30"
+    kubernetes_version: str = "1.31"
     """Kubernetes API version the rendered manifests are validated against."""
     output: str = "runs/k8s"
     """Folder ``--dry-run`` writes the manifests to (one subfolder per job)."""

@@ -13,7 +13,7 @@ from sse_dist.launch import pods, render, validate
 
 REPO = Path(__file__).resolve().parents[2]
 CLUSTER = str(REPO / "configs" / "cluster-4x8.yaml")
-K8S = "1.30"
+K8S = "1.31"
 
 
 def _cfg(*overrides):
@@ -39,7 +39,7 @@ def test_cli_dry_run_writes_valid_manifests_for_a_4x8_job(tmp_path, capsys):
     ]
     for path in tmp_path.rglob("*.yaml"):  # what was written is what was validated
         validate.validate(yaml.safe_load(path.read_text()), K8S)
-    assert '"validated_against": "1.30"' in capsys.readouterr().out
+    assert '"validated_against": "1.31"' in capsys.readouterr().out
 
 
 def test_trainjob_runs_torchrun_on_4_nodes_x_8_gpus():
