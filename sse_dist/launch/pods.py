@@ -16,6 +16,9 @@ SCRATCH = "/scratch"
 PART_OF = "sse-dist"
 METRICS_PORT_NAME = "sse-metrics-{}"
 """Container port of the exporter of local rank r; the PodMonitor keeps ports named like this."""
+RANKS_LABEL = "sse-dist.io/ranks-per-node"
+"""Pod label of a pod that declares more exporter ports than it runs ranks (a TrainJob's, whose runtime declares
+8): the PodMonitor keeps the ports of ranks below it."""
 S3_KEYS = ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY")
 Obj = dict[str, Any]
 

@@ -54,7 +54,9 @@ def _pod_patch(cfg: ExperimentConfig, name: str, config_map: str) -> Obj:
         "volumes": volumes(cfg, config_map),
         **pods.placement(launch),
     }
-    return pods.template(name, "train", spec)
+    template = pods.template(name, "train", spec)
+    template["metadata"]["labels"][pods.RANKS_LABEL] = str(cfg.launch.train.ranks_per_node())
+    return template
 
 
 def _runtime_patch(cfg: ExperimentConfig, name: str, config_map: str) -> Obj:

@@ -54,11 +54,20 @@ def test_base_matches_what_the_launcher_renders():
     assert monitor["selector"]["matchLabels"] == {"app.kubernetes.io/part-of": pods.PART_OF}
     assert set(monitor["podTargetLabels"]) <= set(pods.labels("job", "train"))
     (keep,) = monitor["podMetricsEndpoints"][0]["relabelings"]
-    assert keep["action"] == "keep" and keep["sourceLabels"] == ["__meta_kubernetes_pod_container_port_name"]
+    ranks_label = "__meta_kubernetes_pod_label_" + re.sub("[^a-zA-Z0-9_]", "_", pods.RANKS_LABEL)
+    assert keep["action"] == "keep"
+    assert keep["sourceLabels"] == [ranks_label, "__meta_kubernetes_pod_container_port_name"]
+
+    def kept(label, port):  # Prometheus joins the source labels with ';' and anchors the regex
+        return re.fullmatch(keep["regex"], f"{label};{port}") is not None
+
     rank_ports = [p["name"] for p in pods.metrics_ports(9400, 16)]
-    assert all(re.fullmatch(keep["regex"], name) for name in rank_ports)
+    assert all(kept("", name) for name in rank_ports)  # PyTorchJob and Ray pods: every declared exporter port
+    declared = [p["name"] for p in pods.metrics_ports(9400, RUNTIME_METRICS_RANKS)]  # a TrainJob's pod
+    for ranks in range(1, RUNTIME_METRICS_RANKS + 1):
+        assert [kept(str(ranks), name) for name in declared] == [r < ranks for r in range(len(declared))]
     for other in ("pytorchjob-port", "rdzv", "gcs-server", "dashboard", "client", "metrics"):
-        assert not re.fullmatch(keep["regex"], other)
+        assert not kept("", other) and not kept("8", other)
     dashboard = objs[("ConfigMap", "sse-dist-dashboard")]
     assert (
         dashboard["metadata"]["labels"] == {"grafana_dashboard": "1"} and "sse-dist.json" in dashboard["data"]

@@ -66,7 +66,8 @@ def test_trainjob_runs_torchrun_on_4_nodes_x_8_gpus():
     (node,) = patch["trainingRuntimeSpec"]["template"]["spec"]["replicatedJobs"]
     assert node["name"] == "node"
     pod = node["template"]["spec"]["template"]
-    assert pod["metadata"]["labels"] == pods.labels("ssl-4x8-train", "train")  # what the PodMonitor selects
+    # What the PodMonitor selects and copies, and which of the runtime's 8 exporter ports it keeps.
+    assert pod["metadata"]["labels"] == {**pods.labels("ssl-4x8-train", "train"), pods.RANKS_LABEL: "8"}
     spec = pod["spec"]
     assert spec["serviceAccountName"] == "sse-dist" and spec["securityContext"]["runAsNonRoot"]
     (c,) = spec["containers"]
