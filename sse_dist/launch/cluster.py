@@ -10,6 +10,7 @@ RayJob's submitter, which relays the driver's log).
 from __future__ import annotations
 
 import functools
+import json
 import os
 import sys
 from collections.abc import Callable
@@ -40,8 +41,17 @@ def connect() -> client.ApiClient:
     return client.ApiClient()
 
 
-def _reachable(fn: Callable[..., T]) -> Callable[..., T]:
-    """One line instead of urllib3's retry trace when the API server of the context does not answer."""
+def _refusal(e: ApiException) -> str:
+    """The API server's own message (for a refused object: every invalid field) on one line."""
+    try:
+        message = json.loads(e.body)["message"]
+    except (TypeError, ValueError, KeyError):
+        message = e.reason
+    return f"the API server answered {e.status}: {' '.join(str(message).split())}"
+
+
+def _api_errors(fn: Callable[..., T]) -> Callable[..., T]:
+    """One line instead of a client trace when the API server does not answer or refuses a request."""
 
     @functools.wraps(fn)
     def call(api: client.ApiClient, *args: Any, **kwargs: Any) -> T:
@@ -52,6 +62,8 @@ def _reachable(fn: Callable[..., T]) -> Callable[..., T]:
                 f"no Kubernetes API server reachable at {api.configuration.host} "
                 f"({type(e.reason).__name__}); check the kubeconfig's current context"
             ) from None
+        except ApiException as e:
+            raise RuntimeError(_refusal(e)) from None
 
     return call
 
@@ -92,7 +104,7 @@ def _create_job(api: client.ApiClient, job: dict[str, Any], opts: dict[str, str]
         raise
 
 
-@_reachable
+@_api_errors
 def apply(api: client.ApiClient, objs: list[dict[str, Any]], dry_run: bool = False) -> list[str]:
     """Create ``[config_map, job]``; an existing job of the same name is an error, never replaced.
 
@@ -165,7 +177,7 @@ def _job_state(kind: str, job: dict[str, Any]) -> dict[str, Any]:
     return {**_conditions(status), "replicas": status.get("replicaStatuses", {})}
 
 
-@_reachable
+@_api_errors
 def status(api: client.ApiClient, kind: str, ns: str, name: str) -> dict[str, Any]:
     custom, group, version, plural = _custom(api, kind)
     job = custom.get_namespaced_custom_object(group, version, ns, plural, name)
@@ -205,7 +217,7 @@ def _log_source(kind: str, name: str, found: list[Any], elastic: bool) -> tuple[
     return submitters[-1].metadata.name, "submitter"
 
 
-@_reachable
+@_api_errors
 def logs(
     api: client.ApiClient, kind: str, ns: str, name: str, follow: bool, elastic: bool = False
 ) -> dict[str, Any]:

@@ -59,6 +59,8 @@ class ApiStandIn(BaseHTTPRequestHandler):
         path, body = self._record()
         if path.endswith("/trainjobs") and self.server.missing:  # no such CRD on this server
             return self._reply(404, {"kind": "Status", "code": 404, "reason": "NotFound"})
+        if path.endswith("/trainjobs") and self.server.invalid:  # what a CRD schema or webhook refuses
+            return self._reply(422, {"kind": "Status", "code": 422, "reason": "Invalid", "message": INVALID})
         if path.endswith(("/pytorchjobs", "/trainjobs")) and self.server.conflict:
             return self._reply(409, {"kind": "Status", "code": 409, "reason": "AlreadyExists"})
         if self.server.requests[-1]["query"].get("dryRun") != "All":
@@ -113,6 +115,10 @@ TRAINJOB_PODS = [
     ("ssl-4x8-train-node-0-1-klmno", "2026-11-30T02:00:00Z", 2),
 ]
 PYTORCHJOB = "--set=launch.train_api=pytorchjob"
+INVALID = (
+    'TrainJob.trainer.kubeflow.org "ssl-4x8-train" is invalid: spec.runtimeRef: Invalid value:\n'
+    '"sse-dist-torch": specified trainingRuntime must be created before the TrainJob is created'
+)
 
 
 def _kubeconfig(folder, server):
@@ -135,7 +141,7 @@ def api(tmp_path, monkeypatch):
     server.requests, server.stored, server.conflict = [], [], False
     server.pods = [("ssl-4x8-train-master-0", "2026-11-30T01:00:00Z", 1)]
     threading.Thread(target=server.serve_forever, daemon=True).start()
-    server.missing = False
+    server.missing = server.invalid = False
     monkeypatch.setenv("KUBECONFIG", str(_kubeconfig(tmp_path, f"http://127.0.0.1:{server.server_port}")))
     yield server
     server.shutdown()
@@ -230,6 +236,15 @@ def test_a_missing_crd_names_the_operator_to_install(api, capsys):
     assert main(["launch", "train", "--config", CLUSTER, "--apply"]) == 1
     err = capsys.readouterr().err
     assert "does not serve trainer.kubeflow.org/v1alpha1 trainjobs" in err and err.count("\n") == 1
+
+
+def test_what_the_server_refuses_is_one_line_with_its_reason(api, capsys):
+    api.invalid = True
+    assert main(["launch", "train", "--config", CLUSTER, "--apply", "--server-dry-run"]) == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1, err
+    assert "the API server answered 422: TrainJob.trainer.kubeflow.org" in err
+    assert "Invalid value: \"sse-dist-torch\": specified trainingRuntime must be created" in err
 
 
 def test_apply_preprocess_posts_a_rayjob(api):
