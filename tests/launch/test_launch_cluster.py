@@ -244,7 +244,7 @@ def test_what_the_server_refuses_is_one_line_with_its_reason(api, capsys):
     err = capsys.readouterr().err
     assert err.count("\n") == 1, err
     assert "the API server answered 422: TrainJob.trainer.kubeflow.org" in err
-    assert "Invalid value: \"sse-dist-torch\": specified trainingRuntime must be created" in err
+    assert 'Invalid value: "sse-dist-torch": specified trainingRuntime must be created' in err
 
 
 def test_apply_preprocess_posts_a_rayjob(api):
