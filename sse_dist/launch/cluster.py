@@ -173,7 +173,11 @@ def _job_state(kind: str, job: dict[str, Any]) -> dict[str, Any]:
         )
         return {k: status[k] for k in keys if k in status}
     if kind == trainjob.KIND:
-        return {**_conditions(status), "jobs": status.get("jobsStatus", [])}
+        state, jobs = _conditions(status), status.get("jobsStatus", [])
+        # A TrainJob's conditions are Suspended, Complete and Failed only: running shows in its child Jobs.
+        if state["state"] == "Pending" and any(j.get("active") for j in jobs):
+            state["state"] = "Running"
+        return {**state, "jobs": jobs}
     return {**_conditions(status), "replicas": status.get("replicaStatuses", {})}
 
 

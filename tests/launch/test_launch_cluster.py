@@ -283,7 +283,9 @@ def test_status_reads_the_trainjob_its_jobset_and_its_pods(api, capsys):
     assert list_pods["query"] == {"labelSelector": "app.kubernetes.io/instance=ssl-4x8-train"}
     summary = json.loads(capsys.readouterr().out)
     assert summary["job"] == f"TrainJob {NS}/ssl-4x8-train"
-    assert summary["state"] == "Pending"  # no condition is True yet: created, not complete or failed
+    assert (
+        summary["state"] == "Running"
+    )  # no condition is True (not suspended, complete or failed), a Job runs
     assert summary["jobs"] == JOBS and summary["jobset"]["restarts"] == 1
     assert [p["name"] for p in summary["pods"]] == [name for name, _, _ in TRAINJOB_PODS]
 
