@@ -30,9 +30,9 @@ import torch
 from torch import nn
 
 from .. import storage
+from ..frontend import apply_cmn
 from ..models.ecapa import EcapaTdnn
-from ..preprocess.features import apply_cmn
-from ..train.model import Extractor
+from ..models.xvector import Extractor
 
 log = logging.getLogger(__name__)
 

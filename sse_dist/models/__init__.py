@@ -1,1 +1,4 @@
-"""Speaker-embedding networks."""
+"""The networks (``xvector.py``: the x-vector extractor, the decoder, the speaker and phone classifiers;
+``ecapa.py``: ECAPA-TDNN; ``objectives.py``: the AAM head and the contrastive loss) and the exported ``model.pt``
+format (``export.py``), below the stages: ``train`` builds and exports them, ``embed`` and the ``neural`` phone
+source load them with torch alone (no DeepSpeed, no training code)."""

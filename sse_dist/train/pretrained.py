@@ -18,6 +18,7 @@ import torch
 from torch import nn
 
 from .. import storage
+from ..models.export import load_export
 from . import checkpoint
 
 log = logging.getLogger(__name__)
@@ -52,7 +53,7 @@ def _mismatch(prefix: str, own: dict[str, torch.Tensor], src: dict[str, torch.Te
 def initialise(model: nn.Module, source: str) -> dict[str, Any]:
     """Load ``source``'s extractor (and decoder where it fits) into ``model``; what was loaded, for the run's
     summary and export."""
-    blob = checkpoint.load_export(source)
+    blob = load_export(source)
     src = {f"extractor.{k}": v for k, v in blob["state_dict"].items()}
     own = model.state_dict()
     why = _mismatch("extractor.", own, src)

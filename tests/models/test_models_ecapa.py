@@ -8,8 +8,8 @@ from sse_dist.embed import run as embed
 from sse_dist.embed.export import EmbeddingGraph, onnx_embedder, to_onnx
 from sse_dist.embed.extract import extractor_embedder, utterances
 from sse_dist.models.ecapa import EcapaTdnn
-from sse_dist.train.checkpoint import export as export_checkpoint
-from sse_dist.train.model import SpeakerEmbeddingModel, build_extractor
+from sse_dist.models.export import export as export_checkpoint
+from sse_dist.models.xvector import SpeakerEmbeddingModel, build_extractor
 
 ECAPA = ModelConfig(arch="ecapa", channels=32, stats_channels=48, embed_dim=24, res2net_scale=4,
                     se_channels=8, attention_channels=16)  # fmt: skip

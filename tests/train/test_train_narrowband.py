@@ -3,7 +3,7 @@ import pytest
 import torch
 
 from sse_dist.config import AugmentConfig, ConfigError, FeatureConfig, NarrowbandAugmentConfig
-from sse_dist.preprocess.features import frame_params, mel_weights
+from sse_dist.frontend import frame_params, mel_weights
 from sse_dist.train.augment import Augmenter, band_gains
 
 FEATURES = FeatureConfig()

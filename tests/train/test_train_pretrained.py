@@ -5,8 +5,8 @@ import torch
 
 from sse_dist import storage
 from sse_dist.config import ModelConfig
-from sse_dist.train import checkpoint
-from sse_dist.train.model import SpeakerEmbeddingModel
+from sse_dist.models.export import export
+from sse_dist.models.xvector import SpeakerEmbeddingModel
 from sse_dist.train.pretrained import initialise
 
 CFG = ModelConfig(channels=32, stats_channels=48, embed_dim=16, decoder_channels=24, decoder_layers=2)
@@ -20,7 +20,7 @@ def _model(cfg=CFG, num_phones=10, num_speakers=0, seed=0, **kw):
 def _source_run(tmp_path, model):
     """A run folder as training leaves it: model.pt (the extractor) and the latest DeepSpeed model states."""
     run = str(tmp_path / "src")
-    checkpoint.export(storage.join(run, "model.pt"), model.extractor, {"step": 40, "mode": "ssl"})
+    export(storage.join(run, "model.pt"), model.extractor, {"step": 40, "mode": "ssl"})
     states = tmp_path / "src" / "checkpoints" / "step00000040" / "mp_rank_00_model_states.pt"
     states.parent.mkdir(parents=True)
     torch.save({"module": model.state_dict(), "ds_version": "0.0", "param_shapes": [{"x": torch.Size([2])}]},

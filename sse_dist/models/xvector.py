@@ -13,7 +13,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..config import ModelConfig
-from ..models.ecapa import EcapaTdnn
+from .ecapa import EcapaTdnn
 from .objectives import AAMHead, contrastive
 
 

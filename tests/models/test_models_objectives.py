@@ -7,8 +7,8 @@ import torch.multiprocessing as mp
 from train_helpers import free_port
 
 from sse_dist.config import ModelConfig
-from sse_dist.train.model import SpeakerEmbeddingModel
-from sse_dist.train.objectives import AAMHead, contrastive, margin_at
+from sse_dist.models.objectives import AAMHead, contrastive, margin_at
+from sse_dist.models.xvector import SpeakerEmbeddingModel
 
 CFG = ModelConfig(channels=32, stats_channels=48, embed_dim=16, decoder_channels=24, decoder_layers=2)
 
