@@ -24,7 +24,7 @@ from ..phoneset import INDEX, SILENCE
 from ..shard import format as fmt
 from .phones import PhoneError, make_source
 from .phones.base import ALIGNED, FALLEN_BACK, Labels, Utterance
-from .shard_task import FBANK, fbank_fingerprint, fingerprint, joined_samples
+from .shard_task import FBANK, fbank_fingerprint, fingerprint, joined_samples, shard_keys
 from .utterance import phone_member
 
 FAILED = "failed"
@@ -143,8 +143,9 @@ class PhoneLabeller:
         writer.write(phone_member(utt.key, result, self.phones, self.num_classes))
         tally.add(utt, result)
 
-    def label_shard(self, root: str, name: str, keys: list[str]) -> dict[str, Any]:
+    def label_shard(self, root: str, name: str, keys: list[str] | None = None) -> dict[str, Any]:
         t0 = time.perf_counter()
+        keys = shard_keys(root, name, keys)
         fbank = storage.read_json(fmt.done_url(root, FBANK, name))
         lost: list[dict[str, str]] = []
         unexpected: list[dict[str, str]] = []
