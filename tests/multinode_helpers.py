@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import secrets
 import signal
 import socket
 import subprocess
@@ -18,10 +19,20 @@ import psutil
 BIN = Path(sys.executable).parent
 
 
+def free_ports(n: int) -> list[int]:
+    """``n`` distinct free ports (held open together while picked, so none is handed out twice)."""
+    socks = [socket.socket() for _ in range(n)]
+    try:
+        for s in socks:
+            s.bind(("127.0.0.1", 0))
+        return [s.getsockname()[1] for s in socks]
+    finally:
+        for s in socks:
+            s.close()
+
+
 def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    return free_ports(1)[0]
 
 
 class Node:
@@ -69,24 +80,29 @@ class Node:
         self.proc.wait(timeout=30)
 
 
-def ray_node(tmp: Path, name: str, head_port: int, num_cpus: int, head: bool) -> Node:
-    """``ray start --block`` of a head (GCS on ``head_port``) or a worker node joining it, every port its own
-    (two nodes on one machine must not share any) and a small object store."""
-    ports = {
-        flag: str(free_port())
-        for flag in (
-            "--node-manager-port", "--object-manager-port", "--dashboard-agent-listen-port",
-            "--dashboard-agent-grpc-port", "--metrics-export-port", "--runtime-env-agent-port",
-        )
-    }  # fmt: skip
-    low = free_port()
+def ray_auth() -> dict[str, str]:
+    """A cluster's token authentication (Ray's default for ``ray start``): nodes and drivers share the token,
+    so the test's cluster accepts only its own clients, and never reads or writes ``~/.ray``."""
+    return {"RAY_AUTH_MODE": "token", "RAY_AUTH_TOKEN": secrets.token_hex(32)}
+
+
+def ray_node(tmp: Path, name: str, ip: str, head_port: int, num_cpus: int, auth: dict[str, str]) -> Node:
+    """``ray start --block`` of a head (GCS on ``head_port``; ``ip`` 127.0.0.1) or a worker node joining it,
+    every port its own (two nodes on one machine must not share any) and a small object store. Each node has
+    its own loopback address (127.0.0.0/8 is all loopback), so a driver started with the head's address
+    attaches to the head's raylet, as on a cluster, not to whichever node shares its address."""
+    head = ip == "127.0.0.1"
+    flags = (
+        "--node-manager-port", "--object-manager-port", "--dashboard-agent-listen-port",
+        "--dashboard-agent-grpc-port", "--metrics-export-port", "--runtime-env-agent-port",
+    )  # fmt: skip
+    ports = [x for flag, port in zip(flags, free_ports(len(flags)), strict=True) for x in (flag, str(port))]
     cmd = [str(BIN / "ray"), "start", "--block", "--num-cpus", str(num_cpus), "--disable-usage-stats"]
-    cmd += ["--object-store-memory", str(80 * 2**20), "--min-worker-port", str(low), "--max-worker-port"]
-    cmd += [str(low + 40), "--node-ip-address", "127.0.0.1", *[x for kv in ports.items() for x in kv]]
+    cmd += ["--object-store-memory", str(80 * 2**20), "--node-ip-address", ip, *ports]
     if head:
         cmd += ["--head", "--port", str(head_port), "--include-dashboard", "false", "--temp-dir", str(tmp)]
     else:
         cmd += ["--address", f"127.0.0.1:{head_port}"]
     # A lost node is noticed in ~3 s rather than Ray's default ~15 s.
-    env = {"RAY_health_check_period_ms": "1000", "RAY_health_check_failure_threshold": "3"}
+    env = {"RAY_health_check_period_ms": "1000", "RAY_health_check_failure_threshold": "3", **auth}
     return Node(cmd, tmp.parent / f"{name}.log", env)

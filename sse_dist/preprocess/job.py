@@ -20,7 +20,6 @@ from dataclasses import asdict
 from typing import Any
 
 import ray
-from ray.util import ActorPool
 from tqdm import tqdm
 
 from .. import storage
@@ -94,6 +93,22 @@ def _fbank_stage(cfg: PreprocessConfig, todo: list[Shard], metrics: PreprocessMe
     _progress(finished(), len(todo), FBANK, metrics, nodes)
 
 
+def _label(actors: list[Any], todo: list[Shard]) -> Iterator[dict[str, Any]]:
+    """Each shard to the next free actor, results as they finish. An actor left with nothing to do is released
+    at once: one whose node was lost restarts elsewhere (``max_restarts``) only where a CPU is free, and idle
+    actors holding every CPU would leave its shard waiting forever."""
+    queue, idle, pending = collections.deque(todo), list(actors), {}
+    while queue or pending:
+        while idle and queue:
+            actor = idle.pop()
+            pending[actor.label_shard.remote(*queue.popleft())] = actor
+        for actor in idle:  # the queue is empty
+            ray.kill(actor)
+        (ref,), _ = ray.wait(list(pending), num_returns=1)
+        idle = [pending.pop(ref)]
+        yield ray.get(ref)
+
+
 def _phone_stage(
     cfg: PreprocessConfig, todo: list[Shard], fingerprint: str, metrics: PreprocessMetrics, nodes: dict
 ) -> None:
@@ -107,9 +122,7 @@ def _phone_stage(
     actors = [
         actor.remote(cfg.phones, cfg.features, fingerprint) for _ in range(max(1, min(slots, len(todo))))
     ]
-    pool = ActorPool(actors)
-    results = pool.map_unordered(lambda a, shard: a.label_shard.remote(*shard), todo)
-    _progress(results, len(todo), cfg.phones.field, metrics, nodes)
+    _progress(_label(actors, todo), len(todo), cfg.phones.field, metrics, nodes)
     for a in actors:
         ray.kill(a)
 
