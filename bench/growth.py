@@ -164,11 +164,11 @@ def open_cost(root: Path) -> dict[str, Any]:
     return {k: round(v, 4) if isinstance(v, float) else v for k, v in json.loads(out.stdout).items()}
 
 
-def rehearse(hours: float, work: Path, steps: int) -> dict[str, Any]:
+def rehearse(hours: float, work: Path, steps: int, stages: dict[str, Any]) -> dict[str, Any]:
+    """Every stage at one size, each recorded in ``stages`` as it finishes (a long run saves what it has)."""
     w = work / f"{hours:g}h"
     corpus, train, test, run = w / "corpus", w / "train", w / "test", w / "run"
     print(f"{hours:g} h -> {w}", flush=True)
-    stages: dict[str, Any] = {}
     stages["synth"] = measure(
         "synth",
         [*CLI, "synth", "--set", f"synth.output={corpus}", "--set", f"synth.hours={hours}"],
@@ -204,22 +204,68 @@ def rehearse(hours: float, work: Path, steps: int) -> dict[str, Any]:
     return {"hours": hours, "train_hours": h_train, "test_hours": h_test, "stages": stages}
 
 
+def table(result: dict[str, Any]) -> str:
+    """The results as the docs' growth table: one row per size and stage."""
+    rows = [
+        "| size | stage | wall s | CPU s | audio h / core-h | peak RSS by process role, MB | disk MB | load |"
+    ]
+    rows.append("|---|---|---:|---:|---:|---|---:|---|")
+    for size, d in result["sizes"].items():
+        for name, st in d["stages"].items():
+            if name == "open":
+                continue
+            rss = ", ".join(
+                f"{role} {p['peak_rss_mb']:.0f}" + (f" (x{p['processes']})" if p["processes"] > 1 else "")
+                for role, p in sorted(st["processes"].items(), key=lambda kv: -kv[1]["peak_rss_mb"])
+                if p["peak_rss_mb"] >= 100
+            )
+            extra = (
+                f" ({st['before_first_step_s']:.0f} s before the first step)"
+                if "before_first_step_s" in st
+                else ""
+            )
+            rows.append(
+                f"| {size} h | {name}{extra} | {st['wall_s']:.0f} | {st['cpu_s']:.0f} | "
+                f"{st['audio_hours_per_core_hour'] or 0:.1f} | {rss} | {st['disk_written_mb']:.0f} | "
+                f"{st['loadavg'][0]:.1f} |"
+            )
+    return "\n".join(rows)
+
+
+class _Saved(dict):
+    """The stages measured so far, written out each time one is added."""
+
+    def __init__(self, save: Any):
+        super().__init__()
+        self.save = save
+
+    def __setitem__(self, key: str, value: Any) -> None:
+        super().__setitem__(key, value)
+        self.save()
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--hours", type=float, nargs="+", default=[1, 10])
     p.add_argument("--work", type=Path, default=ROOT / "runs" / "growth")
     p.add_argument("--steps", type=int, default=200, help="training steps per size")
+    p.add_argument(
+        "--output", type=Path, default=RESULTS / "growth.json", help="results file (sizes are added)"
+    )
+    p.add_argument("--table", action="store_true", help="print the results file as a markdown table and stop")
     args = p.parse_args()
-    path = RESULTS / "growth.json"
+    path = args.output
+    if args.table:
+        print(table(json.loads(path.read_text())))
+        return
     result = json.loads(path.read_text()) if path.exists() else {"sizes": {}}
+    result["steps"] = args.steps
+    RESULTS.mkdir(exist_ok=True)
     for hours in args.hours:
-        result["sizes"][f"{hours:g}"] = {
-            "machine": machine(),
-            **rehearse(hours, args.work.resolve(), args.steps),
-        }
-        result["steps"] = args.steps
-        RESULTS.mkdir(exist_ok=True)
-        path.write_text(json.dumps(result, indent=1) + "\n")
+        stages = _Saved(lambda: path.write_text(json.dumps(result, indent=1) + "\n"))
+        result["sizes"][f"{hours:g}"] = {"machine": machine(), "stages": stages}
+        result["sizes"][f"{hours:g}"] |= rehearse(hours, args.work.resolve(), args.steps, stages)
+        stages.save()
     print(f"wrote {path}")
 
 
