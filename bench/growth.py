@@ -149,7 +149,7 @@ def measure(name: str, cmd: list[str], hours: float, outputs: list[Path], env: d
 OPEN = """
 import json, resource, sys, time
 from sse_dist.shard import format as fmt
-from sse_dist.train.data import describe
+from sse_dist.shard.fields import describe
 base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 t0 = time.perf_counter(); index = fmt.read_index(sys.argv[1]); t1 = time.perf_counter()
 corpus = describe([sys.argv[1]], "units"); t2 = time.perf_counter()
