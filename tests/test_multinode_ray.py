@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -42,6 +43,7 @@ def ray_cluster(tmp_path):
     finally:
         for node in reversed(nodes):
             node.stop()
+        shutil.rmtree(tmp, ignore_errors=True)
 
 
 def _wait_for_done(root: Path, field: str, at_least: int, proc: subprocess.Popen, timeout: float) -> int:
