@@ -258,9 +258,17 @@ class ScoreConfig:
     """asnorm: average the cohort's embeddings per labelled speaker first (as wespeaker does)."""
     p_target: float = 0.01
     """Target prior of the detection cost."""
+    run: str = ""
+    """The training run whose embeddings these are: records this trial list's EER threshold there
+    (``calibration.json``, the decision of ``sse-dist verify`` and ``sse_dist.load``) and its EER on the run's
+    model card. Cosine scoring without score normalisation only; empty: nothing is recorded."""
 
     def validate(self) -> None:
         require(0 < self.p_target < 1, "p_target", "must be in (0, 1)")
+        calibrates = self.backend == "cosine" and self.score_norm == "none"
+        require(
+            not self.run or calibrates, "run", "a threshold is recorded for cosine scoring without asnorm"
+        )
         require(self.lda_dim >= 0, "lda_dim", "must be >= 0")
         require(self.plda_iterations >= 0, "plda_iterations", "must be >= 0")
         require(self.cohort_size >= 2, "cohort_size", "must be >= 2 (a standard deviation)")

@@ -14,7 +14,7 @@ from tqdm import tqdm
 from .. import storage
 from ..config import TrainConfig, dump_yaml
 from ..metrics import TrainMetrics
-from . import checkpoint, distributed, ds_config, history
+from . import card, checkpoint, distributed, ds_config, history
 from .data import FBANK, SKIP_REASONS, Corpus, build_loader, describe, field_summary
 from .model import PhoneClassifier, SpeakerEmbeddingModel
 
@@ -188,6 +188,7 @@ def run(cfg: TrainConfig) -> dict[str, Any]:
     }
     if world.rank == 0:
         _export(cfg, corpus, engine.module, step)
+        card.write(cfg, corpus, weights, len(spk2idx), step)
         history.plot(storage.join(cfg.output, "loss.png"), rows, f"{cfg.mode} training, {world.size} rank(s)")
         storage.write_json(storage.join(cfg.output, "summary.json"), summary)
         log.info(
