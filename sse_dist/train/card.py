@@ -15,6 +15,7 @@ from typing import Any
 from .. import storage
 from ..config import TrainConfig
 from .data import Corpus
+from .tasks import speaker_index
 
 CARD_JSON = "model_card.json"
 CARD_MD = "model_card.md"
@@ -43,8 +44,9 @@ def objective(weights: dict[str, float]) -> str:
     return " + ".join(name if w == 1 else f"{w:g} x {name}" for name, w in weights.items())
 
 
-def write(cfg: TrainConfig, corpus: Corpus, weights: dict[str, float], labelled: int, step: int) -> None:
+def write(cfg: TrainConfig, corpus: Corpus, weights: dict[str, float], step: int) -> None:
     """The card of a finished run (rank 0, at the end of training)."""
+    labelled = len(speaker_index(cfg, corpus))
     card = {
         "run": cfg.output,
         "mode": cfg.mode,

@@ -44,7 +44,7 @@ def write_run(folder, embed_dim: int = 24) -> str:
     cfg = TrainConfig(output=str(folder), shards=["shards/x"], seed=4)
     cfg.model.embed_dim = embed_dim
     corpus = Corpus([], ["a", "b"], 40, 0, 120, 0.25, {})
-    card.write(cfg, corpus, {"reconstruction": 1.0}, labelled=0, step=10)
+    card.write(cfg, corpus, {"reconstruction": 1.0}, step=10)
     return str(folder)
 
 
