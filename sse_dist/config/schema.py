@@ -214,6 +214,10 @@ class EmbedConfig:
     """Run folder of ``train`` (or its ``model.pt``), for method=model."""
     shards: list[str] = field(default_factory=list)
     """Shard set roots whose utterances are embedded (every utterance, once)."""
+    audio: str = ""
+    """Instead of shards: a folder of audio, a Kaldi data dir or one audio file, run through the trained
+    model's own frontend in-process (its recorded feature settings, VAD, mean normalisation; the duration
+    limits of section ``shard``); the same embeddings as sharding and preprocessing it first (method=model)."""
     output: str = ""
     """Embeddings file (``.npz`` with ``keys``, ``speakers`` ("" where unknown) and ``embeddings``)."""
     onnx: str = ""
