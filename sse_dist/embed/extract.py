@@ -21,12 +21,21 @@ import torch
 from tqdm import tqdm
 
 from .. import storage
-from ..config import EmbedConfig, ModelConfig, ShardConfig, TrainConfig, from_dict
-from ..preprocess.features import mfcc_from_fbank
+from ..config import (
+    ConfigError,
+    EmbedConfig,
+    ModelConfig,
+    ShardConfig,
+    TrainConfig,
+    from_dict,
+    require_set,
+    validate,
+)
+from ..frontend import mfcc_from_fbank
+from ..models.export import load_export
+from ..models.xvector import Extractor
+from ..shard.fields import describe
 from ..train import card
-from ..train.checkpoint import load_export
-from ..train.data import describe
-from ..train.model import Extractor
 from .audio import audio_source, recorded_features
 from .export import EmbeddingGraph, export, frontend, onnx_embedder
 from .sources import Source, Utterance, shard_source
@@ -62,16 +71,18 @@ def mfcc_stats_embedder(num_ceps: int) -> Embedder:
 def extractor_graph(cfg: EmbedConfig, train: TrainConfig) -> tuple[EmbeddingGraph, dict[str, Any]]:
     """The extractor (trained, or untrained from ``train``'s seed) with its frontend, and what it is."""
     if cfg.method == "random_init":
-        from ..train.loop import build_model
-
         corpus = describe(cfg.shards, "")
-        extractor = build_model(train, corpus, num_speakers=0).extractor
+        # Seeded as training seeds it, and built first there too: the extractor a run with this seed starts from.
+        torch.manual_seed(train.seed)
+        extractor = Extractor(corpus.feat_dim, train.model)
         data = {"vad": train.data.vad, "cmn_window": train.data.cmn_window}
         info = {"method": "random_init", "seed": train.seed, "feat_dim": corpus.feat_dim}
         features = corpus.features
     else:
         if not cfg.checkpoint:
-            raise ValueError("embed.checkpoint: method=model needs the training run folder (or its model.pt)")
+            raise ConfigError(
+                "embed.checkpoint: method=model needs the training run folder (or its model.pt)"
+            )
         blob = load_export(cfg.checkpoint)
         extractor = Extractor(blob["feat_dim"], from_dict(ModelConfig, blob["model"]))
         extractor.load_state_dict(blob["state_dict"])
@@ -99,8 +110,6 @@ def check_export(model: bytes, samples: list[Utterance], embs: list[np.ndarray])
 def source(cfg: EmbedConfig, info: dict[str, Any], shard: ShardConfig) -> Source:
     if not cfg.audio:
         return shard_source(cfg.shards)
-    if cfg.method != "model":
-        raise ValueError("embed.audio: needs method=model (the frontend settings come from the trained run)")
     return audio_source(cfg.audio, shard, recorded_features(cfg.checkpoint, info["features"]))
 
 
@@ -115,12 +124,10 @@ def run(
     cfg: EmbedConfig, train: TrainConfig | None = None, shard: ShardConfig | None = None
 ) -> dict[str, Any]:
     """Embed ``cfg.shards`` or, with ``cfg.audio``, audio files (read with ``shard``'s duration limits)."""
-    if not (cfg.shards or cfg.audio) or not cfg.output:
-        raise ValueError("embed.output and embed.shards (or embed.audio) are required")
-    if cfg.shards and cfg.audio:
-        raise ValueError("embed.shards and embed.audio: give one input, not both")
-    if cfg.onnx and cfg.method == "mfcc_stats":
-        raise ValueError("embed.onnx: mfcc_stats has no network to export")
+    validate(cfg, "embed.")
+    require_set(cfg, "embed", "output")
+    if not (cfg.shards or cfg.audio):
+        raise ConfigError("embed.shards: must be set (or embed.audio)")
     if cfg.method == "mfcc_stats":
         graph, info = None, {"method": "mfcc_stats", "num_ceps": cfg.num_ceps}
         embed = mfcc_stats_embedder(cfg.num_ceps)

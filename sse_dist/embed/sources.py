@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ..shard import format as fmt
-from ..train.data import FBANK
+from ..shard.fields import FBANK
 
 
 @dataclass(frozen=True)

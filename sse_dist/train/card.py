@@ -14,7 +14,7 @@ from typing import Any
 
 from .. import storage
 from ..config import TrainConfig
-from .data import Corpus
+from ..shard.fields import Corpus
 from .tasks import speaker_index
 
 CARD_JSON = "model_card.json"

@@ -79,9 +79,9 @@ def test_a_folder_and_a_single_file_quarantine_what_they_cannot_use(trained_run,
 
 def test_audio_input_needs_a_trained_model_and_only_one_input(trained_run, shard_sets, corpus, tmp_path):
     out = str(tmp_path / "x.npz")
-    with pytest.raises(ValueError, match="needs method=model"):
+    with pytest.raises(ValueError, match="embed.audio: needs method=model"):
         embed(EmbedConfig(method="mfcc_stats", audio=str(corpus / "test"), output=out))
-    with pytest.raises(ValueError, match="give one input"):
+    with pytest.raises(ValueError, match="embed.audio: give shards or audio, not both"):
         embed(EmbedConfig(checkpoint=str(trained_run), audio=str(corpus / "test"), shards=[shard_sets["test"]],
                           output=out))  # fmt: skip
     with pytest.raises(FileNotFoundError, match="does not exist"):

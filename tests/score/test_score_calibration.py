@@ -13,8 +13,8 @@ from sse_dist.config import ConfigError, ScoreConfig, TrainConfig
 from sse_dist.score import run
 from sse_dist.score.calibration import cosine, load
 from sse_dist.score.metrics import det_curve, eer, eer_threshold
+from sse_dist.shard.fields import Corpus
 from sse_dist.train import card
-from sse_dist.train.data import Corpus
 
 
 def rates_at(threshold: float, scores: np.ndarray, labels: np.ndarray) -> tuple[float, float]:
