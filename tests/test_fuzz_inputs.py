@@ -92,7 +92,7 @@ AUDIO_CASES = {
 def _featurise(root: str) -> tuple[dict, dict]:
     """The fbank task on every shard of a set (called directly: the Ray job adds scheduling, not checks)."""
     totals, reasons = collections.Counter(), {}
-    for s in fmt.read_index(root)["shards"]:
+    for s in fmt.iter_shards(root):
         done = fbank_shard(root, s["name"], s["keys"], FeatureConfig())
         totals.update({k: done[k] for k in ("input", "processed")})
         totals["quarantined"] += len(done["quarantined"])
@@ -137,7 +137,7 @@ def test_ids_that_look_like_paths_stay_inside_the_output(tmp_path):
     (corpus / "wav.scp").write_text("../../escape a.flac\n/etc/passwd a.flac\nsub/dir a.flac\n")
     root = tmp_path / "out" / "set"
     shard(ShardConfig(input=str(corpus), output=str(root)))
-    keys = [k for s in fmt.read_index(str(root))["shards"] for k in s["keys"]]
+    keys = [k for s in fmt.iter_shards(str(root)) for k in s["keys"]]
     assert sorted(keys) == ["______escape", "_etc_passwd", "sub_dir"]
     with tarfile.open(root / "audio" / "000000.tar") as tar:
         members = tar.getnames()
@@ -309,18 +309,24 @@ def test_bad_config_is_refused_naming_the_field(config, message, tmp_path):
         load(ExperimentConfig, [str(path)])
 
 
-@pytest.mark.parametrize(
-    ("shard_entry", "message"),
-    [
-        ({"name": "../../etc", "keys": ["u0"]}, "bad shard name '../../etc'"),
-        ({"name": "/abs/path", "keys": ["u0"]}, "bad shard name '/abs/path'"),
-        ({"name": "000000", "keys": ["../x"]}, "shard 000000: bad key '../x'"),
-    ],
-)
-def test_index_whose_names_are_paths_is_refused(shard_entry, message, tmp_path):
-    storage.write_json(str(tmp_path / "index.json"), {"format": fmt.FORMAT, "shards": [shard_entry]})
-    with pytest.raises(fmt.ShardError, match=f"index.json: {message}"):
+@pytest.mark.parametrize("name", ["../../etc", "/abs/path"])
+def test_index_whose_names_are_paths_is_refused(name, tmp_path):
+    index = {"format": fmt.FORMAT, "version": fmt.VERSION, "shards": [{"name": name}]}
+    storage.write_json(str(tmp_path / "index.json"), index)
+    with pytest.raises(fmt.ShardError, match=f"index.json: bad shard name '{name}'"):
         fmt.read_index(str(tmp_path))
+
+
+def test_manifest_whose_keys_are_paths_is_refused(tmp_path):
+    lists = {
+        "keys": ["u0", "../x"],
+        "durations": [1, 1],
+        "speakers": [None, None],
+        "sample_rates": [16000] * 2,
+    }
+    storage.write_json(fmt.manifest_url(str(tmp_path), "000000"), lists)
+    with pytest.raises(fmt.ShardError, match="000000.json: bad key '../x'"):
+        fmt.read_manifest(str(tmp_path), "000000")
 
 
 def test_trial_list_naming_unknown_utterances_is_refused():

@@ -21,7 +21,11 @@ class SynthConfig:
     output: str = "shards/synth"
     """Folder that receives the Kaldi data dirs ``train/`` and ``test/`` (with ``test/trials``)."""
     num_speakers: int = 64
-    """Speakers in the corpus, train and test together."""
+    """Speakers in the corpus, train and test together (ignored when ``hours`` is set)."""
+    hours: float = 0.0
+    """Size the corpus by audio: when > 0, as many training speakers (``utts_per_speaker`` utterances each)
+    as fill about this many hours, plus ``num_test_speakers`` held out; written speaker by speaker, so memory
+    stays bounded at any size."""
     num_test_speakers: int = 16
     """Speakers held out for the trial list; they never appear in ``train/``."""
     utts_per_speaker: int = 24
@@ -68,6 +72,7 @@ class SynthConfig:
         require(self.channel_db >= 0, "channel_db", "must be >= 0")
         require(self.max_trials >= 1, "max_trials", "must be >= 1")
         require(self.workers >= 1, "workers", "must be >= 1")
+        require(self.hours >= 0, "hours", "must be >= 0 (0: sized by num_speakers)")
 
 
 @dataclass

@@ -20,7 +20,6 @@ from dataclasses import asdict
 from typing import Any
 
 import ray
-from ray.util import ActorPool
 from tqdm import tqdm
 
 from .. import storage
@@ -33,7 +32,7 @@ from .phones import source_class
 from .shard_task import fbank_fingerprint, fbank_shard, is_done
 
 log = logging.getLogger(__name__)
-Shard = tuple[str, str, list[str]]  # root, name, keys
+Shard = tuple[str, str]  # root, name: each task reads its shard's keys from the manifest, not the driver
 
 
 def connect(cfg: PreprocessConfig) -> bool:
@@ -48,19 +47,43 @@ def connect(cfg: PreprocessConfig) -> bool:
     return True
 
 
-def _progress(results: Iterator[dict[str, Any]], total: int, desc: str, metrics: PreprocessMetrics) -> None:
+def _node() -> str:
+    """The Ray node this task or actor runs on."""
+    return ray.get_runtime_context().get_node_id()
+
+
+def _fbank_on_node(root: str, name: str, features: Any) -> dict[str, Any]:
+    return fbank_shard(root, name, None, features) | {
+        "node": _node(),
+        "url": fmt.shard_url(root, FBANK, name),
+    }
+
+
+class _NodeLabeller(PhoneLabeller):
+    """The phone labeller, its results saying which node labelled the shard."""
+
+    def label_shard(self, root: str, name: str, keys: list[str] | None = None) -> dict[str, Any]:
+        url = fmt.shard_url(root, self.phones.field, name)
+        return super().label_shard(root, name, keys) | {"node": _node(), "url": url}
+
+
+def _progress(
+    results: Iterator[dict[str, Any]], total: int, desc: str, metrics: PreprocessMetrics, nodes: dict
+) -> None:
+    """Drain a stage's results, noting which node did which shard (``nodes[node id][field] = [shard urls]``)."""
     metrics.remaining.inc(total)
     with tqdm(total=total, desc=desc, unit="shard") as bar:
         for result in results:
             metrics.shard(result)
+            nodes.setdefault(result["node"], {}).setdefault(desc, []).append(result["url"])
             bar.update(1)
             bar.set_postfix(utts=result["processed"], quarantined=len(result["quarantined"]))
 
 
-def _fbank_stage(cfg: PreprocessConfig, todo: list[Shard], metrics: PreprocessMetrics) -> None:
+def _fbank_stage(cfg: PreprocessConfig, todo: list[Shard], metrics: PreprocessMetrics, nodes: dict) -> None:
     # A worker that dies (node lost, OOM kill) is retried; outputs are per-shard atomic, so that is safe.
-    task = ray.remote(num_cpus=1, max_retries=3)(fbank_shard)
-    pending = [task.remote(root, name, keys, cfg.features) for root, name, keys in todo]
+    task = ray.remote(num_cpus=1, max_retries=3)(_fbank_on_node)
+    pending = [task.remote(root, name, cfg.features) for root, name in todo]
 
     def finished() -> Iterator[dict[str, Any]]:
         nonlocal pending
@@ -68,11 +91,27 @@ def _fbank_stage(cfg: PreprocessConfig, todo: list[Shard], metrics: PreprocessMe
             done, pending = ray.wait(pending, num_returns=1)
             yield ray.get(done[0])
 
-    _progress(finished(), len(todo), FBANK, metrics)
+    _progress(finished(), len(todo), FBANK, metrics, nodes)
+
+
+def _label(actors: list[Any], todo: list[Shard]) -> Iterator[dict[str, Any]]:
+    """Each shard to the next free actor, results as they finish. An actor left with nothing to do is released
+    at once: one whose node was lost restarts elsewhere (``max_restarts``) only where a CPU is free, and idle
+    actors holding every CPU would leave its shard waiting forever."""
+    queue, idle, pending = collections.deque(todo), list(actors), {}
+    while queue or pending:
+        while idle and queue:
+            actor = idle.pop()
+            pending[actor.label_shard.remote(*queue.popleft())] = actor
+        for actor in idle:  # the queue is empty
+            ray.kill(actor)
+        (ref,), _ = ray.wait(list(pending), num_returns=1)
+        idle = [pending.pop(ref)]
+        yield ray.get(ref)
 
 
 def _phone_stage(
-    cfg: PreprocessConfig, todo: list[Shard], fingerprint: str, metrics: PreprocessMetrics
+    cfg: PreprocessConfig, todo: list[Shard], fingerprint: str, metrics: PreprocessMetrics, nodes: dict
 ) -> None:
     resources = ray.cluster_resources()
     options: dict[str, Any] = {"num_cpus": 1, "max_restarts": 3, "max_task_retries": 3}
@@ -80,13 +119,11 @@ def _phone_stage(
     if source_class(cfg.phones.source).wants_gpu and resources.get("GPU", 0) >= 1:
         options["num_gpus"] = 1
         slots = int(resources["GPU"])
-    actor = ray.remote(**options)(PhoneLabeller)
+    actor = ray.remote(**options)(_NodeLabeller)
     actors = [
         actor.remote(cfg.phones, cfg.features, fingerprint) for _ in range(max(1, min(slots, len(todo))))
     ]
-    pool = ActorPool(actors)
-    results = pool.map_unordered(lambda a, shard: a.label_shard.remote(*shard), todo)
-    _progress(results, len(todo), f"{cfg.phones.field} ({cfg.phones.source})", metrics)
+    _progress(_label(actors, todo), len(todo), cfg.phones.field, metrics, nodes)
     for a in actors:
         ray.kill(a)
 
@@ -158,7 +195,7 @@ def _check_reference(cfg: PreprocessConfig, roots: list[str]) -> None:
 def run(cfg: PreprocessConfig) -> dict[str, Any]:
     require_set(cfg, "preprocess", "shards")
     indexes = {root: fmt.read_index(root) for root in cfg.shards}
-    shards = [(root, s["name"], s["keys"]) for root, index in indexes.items() for s in index["shards"]]
+    shards = [(root, s["name"]) for root, index in indexes.items() for s in index["shards"]]
     names = {root: [s["name"] for s in index["shards"]] for root, index in indexes.items()}
     if cfg.phones.reference:
         _check_reference(cfg, cfg.shards)
@@ -169,6 +206,7 @@ def run(cfg: PreprocessConfig) -> dict[str, Any]:
         started = connect(cfg) or started
 
     counts: dict[str, dict[str, int]] = {}
+    nodes: dict[str, dict[str, list[str]]] = {}
     metrics = PreprocessMetrics(cfg.metrics, 0)
     try:
         want = fbank_fingerprint(cfg.features)
@@ -177,7 +215,7 @@ def run(cfg: PreprocessConfig) -> dict[str, Any]:
         log.info("preprocess fbank: %d of %d shards to do", len(todo), len(shards))
         if todo:
             ensure_ray()
-            _fbank_stage(cfg, todo, metrics)
+            _fbank_stage(cfg, todo, metrics, nodes)
         if cfg.phones.source:
             cls = source_class(cfg.phones.source)
             cls.prepare(cfg, ensure_ray)
@@ -188,12 +226,12 @@ def run(cfg: PreprocessConfig) -> dict[str, Any]:
             log.info("preprocess %s: %d of %d shards to do", cfg.phones.field, len(todo), len(shards))
             if todo:
                 ensure_ray()
-                _phone_stage(cfg, todo, want, metrics)
+                _phone_stage(cfg, todo, want, metrics, nodes)
     finally:
         metrics.close()
         if started:
             ray.shutdown()
-    return _summarise(cfg, names, counts)
+    return _summarise(cfg, names, counts) | {"nodes": nodes}
 
 
 def _summarise(cfg: PreprocessConfig, names: dict[str, list[str]], counts: dict) -> dict[str, Any]:

@@ -25,7 +25,7 @@ from ..shard import format as fmt
 from ..shard.fields import ALIGNED, FALLEN_BACK, FBANK
 from .phones import PhoneError, make_source
 from .phones.base import Labels, Utterance
-from .shard_task import fbank_fingerprint, fingerprint, joined_samples
+from .shard_task import fbank_fingerprint, fingerprint, joined_samples, shard_keys
 from .utterance import phone_member
 
 FAILED = "failed"
@@ -144,8 +144,9 @@ class PhoneLabeller:
         writer.write(phone_member(utt.key, result, self.phones, self.num_classes))
         tally.add(utt, result)
 
-    def label_shard(self, root: str, name: str, keys: list[str]) -> dict[str, Any]:
+    def label_shard(self, root: str, name: str, keys: list[str] | None = None) -> dict[str, Any]:
         t0 = time.perf_counter()
+        keys = shard_keys(root, name, keys)
         fbank = storage.read_json(fmt.done_url(root, FBANK, name))
         lost: list[dict[str, str]] = []
         unexpected: list[dict[str, str]] = []

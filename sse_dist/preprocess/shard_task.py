@@ -69,9 +69,17 @@ def joined_samples(
     lost += [{"key": key, "reason": reason} for key in expected if key not in seen]
 
 
-def fbank_shard(root: str, name: str, keys: list[str], features: FeatureConfig) -> dict[str, Any]:
-    """Log-mel filterbank and VAD of every utterance of one audio shard; returns the done-manifest."""
+def shard_keys(root: str, name: str, keys: list[str] | None) -> list[str]:
+    """The keys a shard should hold: ``keys`` if given, else its manifest's (read by the task, so the driver
+    never holds every key of the corpus)."""
+    return fmt.read_manifest(root, name)["keys"] if keys is None else keys
+
+
+def fbank_shard(root: str, name: str, keys: list[str] | None, features: FeatureConfig) -> dict[str, Any]:
+    """Log-mel filterbank and VAD of every utterance of one audio shard (``keys``: those its manifest lists
+    when None); returns the done-manifest."""
     torch.set_num_threads(1)  # one task per core; intra-op threads would only contend
+    keys = shard_keys(root, name, keys)
     t0 = time.perf_counter()
     quarantine: list[dict[str, str]] = []
     unexpected: list[dict[str, str]] = []

@@ -63,7 +63,7 @@ def describe(roots: Iterable[str], phones_field: str) -> Corpus:
         if phones_field:
             classes.add(int(field_summary(root, phones_field)["num_classes"]))
         shards += [fmt.shard_url(root, FBANK, s["name"]) for s in index["shards"]]
-        speakers.update(s for shard in index["shards"] for s in shard["speakers"] if s is not None)
+        speakers.update(index["speakers"])
         utts += sum(s["utterances"] for s in index["shards"])
         seconds += sum(s["seconds"] for s in index["shards"])
     if len(dims) > 1 or len(classes) > 1:

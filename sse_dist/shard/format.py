@@ -2,8 +2,9 @@
 
 A shard set is a folder (local or ``s3://``)::
 
-    <root>/index.json            shards, keys, durations, speakers, sha256; ``shard``'s summary, quarantine
+    <root>/index.json            shards (counts, seconds, sha256), speakers; ``shard``'s summary, quarantine
     <root>/audio/000000.tar      <key>.flac (or .wav) + <key>.json
+    <root>/audio/000000.json     the shard's manifest: its keys, durations, speakers and sample rates
     <root>/<field>/000000.tar    per-field shards written by ``preprocess``, keyed like the audio shard
     <root>/<field>/000000.json   written after its tar: the shard is finished (counts, quarantine, sha256)
 
@@ -30,7 +31,10 @@ from . import members
 log = logging.getLogger(__name__)
 
 FORMAT = "sse-dist/shards"
-VERSION = 1
+# Version 2 keeps per-utterance lists in per-shard manifests, so the index stays small at any corpus size
+# (version 1 listed every key in index.json: ~0.5 GB and many GB of memory at 10 million utterances).
+VERSION = 2
+MANIFEST_LISTS = ("keys", "durations", "speakers", "sample_rates")
 AUDIO = "audio"
 INDEX = "index.json"
 AUDIO_EXTENSIONS = ("flac", "wav")
@@ -64,7 +68,12 @@ def done_url(root: str, field: str, name: str) -> str:
     return storage.join(root, field, f"{name}.json")
 
 
-def read_index(root: str) -> dict[str, Any]:
+def manifest_url(root: str, name: str) -> str:
+    return done_url(root, AUDIO, name)
+
+
+def read_raw_index(root: str) -> dict[str, Any]:
+    """``index.json`` of any version, its format checked (the migration reads old ones through this)."""
     url = storage.join(root, INDEX)
     try:
         index = storage.read_json(url)
@@ -72,16 +81,48 @@ def read_index(root: str) -> dict[str, Any]:
         raise ShardError(f"{url}: no shard index (run `sse-dist shard` to create the shard set)") from None
     if index.get("format") != FORMAT:
         raise ShardError(f"{url}: not an sse-dist shard index (format={index.get('format')!r})")
+    return index
+
+
+def read_index(root: str) -> dict[str, Any]:
+    """The shard set's index: shards with counts, speakers, summary. Per-utterance lists are in the shards'
+    manifests (:func:`read_manifest`)."""
+    index = read_raw_index(root)
+    url = storage.join(root, INDEX)
+    if index.get("version") != VERSION:
+        raise ShardError(
+            f"{url}: index version {index.get('version')!r}, this sse-dist reads version {VERSION}; "
+            f"migrate it in place with `python -m sse_dist.shard.migrate {root}`"
+        )
     for shard in index.get("shards", []):
-        # Names and keys become paths and member names: none may point outside the shard set.
+        # Names become paths: none may point outside the shard set.
         if not _NAME_RE.match(str(shard.get("name"))):
             raise ShardError(f"{url}: bad shard name {shard.get('name')!r} (six or more digits)")
-        bad = [k for k in shard.get("keys", []) if not is_valid_key(str(k))]
-        if bad:
-            raise ShardError(
-                f"{url}: shard {shard['name']}: bad key {bad[0]!r} (letters, digits, '_' and '-')"
-            )
     return index
+
+
+def read_manifest(root: str, name: str) -> dict[str, Any]:
+    """One shard's manifest: ``keys``, ``durations``, ``speakers``, ``sample_rates``, in tar order."""
+    url = manifest_url(root, name)
+    try:
+        manifest = storage.read_json(url)
+    except FileNotFoundError:
+        raise ShardError(f"{url}: no manifest for shard {name}") from None
+    lists = [manifest.get(k) for k in MANIFEST_LISTS]
+    if not all(isinstance(v, list) for v in lists) or len({len(v) for v in lists}) != 1:
+        raise ShardError(f"{url}: a manifest has the lists {', '.join(MANIFEST_LISTS)}, of one length")
+    # Keys become member names: none may point outside the shard set.
+    bad = [k for k in manifest["keys"] if not is_valid_key(str(k))]
+    if bad:
+        raise ShardError(f"{url}: bad key {bad[0]!r} (letters, digits, '_' and '-')")
+    return manifest
+
+
+def iter_shards(root: str) -> Iterator[dict[str, Any]]:
+    """Every shard's index entry joined with its manifest (keys, durations, ...), in index order, one at a
+    time: what version 1 of the index held whole."""
+    for shard in read_index(root)["shards"]:
+        yield shard | read_manifest(root, shard["name"])
 
 
 def load_npy(data: bytes, where: str) -> np.ndarray:

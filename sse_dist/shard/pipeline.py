@@ -28,7 +28,7 @@ from .writer import ShardWriter, assign_keys, sample_json
 log = logging.getLogger(__name__)
 
 QUARANTINE = "quarantine.jsonl"
-_SHARD_TAR = re.compile(r"^\d{6}\.tar$")
+_SHARD_FILE = re.compile(r"^\d{6}\.(tar|json)$")  # a shard and its manifest
 T = TypeVar("T")
 R = TypeVar("R")
 
@@ -50,7 +50,7 @@ def run(cfg: ShardConfig) -> dict[str, Any]:
     quarantine.sort(key=lambda q: (q["id"], q["path"]))
     _write_quarantine(cfg.output, quarantine)
     _remove_stale(cfg.output, {s["name"] for s in writer.shards})
-    index = _index(inputs, writer.shards, quarantine)
+    index = _index(inputs, writer.shards, writer.speakers, quarantine)
     storage.write_json(storage.join(cfg.output, fmt.INDEX), index)
     log.info(_summary_line(cfg.output, index))
     return {
@@ -123,18 +123,19 @@ def _remove_stale(root: str, names: set[str]) -> None:
     """Delete shards an unfinished earlier run wrote beyond this run's last one (they look like ours)."""
     folder = storage.join(root, fmt.AUDIO)
     for entry in storage.listdir(folder):
-        if _SHARD_TAR.match(entry) and entry[:-4] not in names:
+        if _SHARD_FILE.match(entry) and entry.split(".")[0] not in names:
             log.warning("%s: removing %s, left by an unfinished earlier run", folder, entry)
             storage.remove(storage.join(folder, entry))
 
 
-def _index(inputs: Inputs, shards: list[dict[str, Any]], quarantine: list[dict[str, str]]) -> dict[str, Any]:
+def _index(
+    inputs: Inputs, shards: list[dict[str, Any]], speakers: set[str], quarantine: list[dict[str, str]]
+) -> dict[str, Any]:
     sharded = sum(s["utterances"] for s in shards)
     if inputs.count != sharded + len(quarantine):
         raise RuntimeError(
             f"lost utterances: {inputs.count} in, {sharded} sharded, {len(quarantine)} quarantined"
         )
-    speakers = sorted({spk for s in shards for spk in s["speakers"] if spk is not None})
     summary = {
         "input": inputs.count,
         "sharded": sharded,
@@ -151,7 +152,7 @@ def _index(inputs: Inputs, shards: list[dict[str, Any]], quarantine: list[dict[s
         "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "fields": [fmt.AUDIO],
         "shards": shards,
-        "speakers": speakers,
+        "speakers": sorted(speakers),
         "summary": summary,
         "quarantine": quarantine,
     }

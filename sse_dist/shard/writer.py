@@ -1,4 +1,5 @@
-"""Numbered WebDataset tar shards of audio, each written atomically and described for the index.
+"""Numbered WebDataset tar shards of audio, each written atomically with its manifest beside it (keys,
+durations, speakers, sample rates) and described for the index by its counts alone.
 
 Shards are byte-for-byte reproducible (fixed member order, owner and mtime), so a rerun on the same input
 gives the same sha256s.
@@ -76,14 +77,16 @@ class _Hashing:
 
 class ShardWriter:
     """Writes samples to ``<root>/audio/000000.tar``, ``000001.tar``, ...; a shard is closed (committed) once
-    it holds ``max_utts`` samples or ``max_mb`` MB of audio. As a context manager: on an exception the open
-    shard is discarded, never committed half-written."""
+    it holds ``max_utts`` samples or ``max_mb`` MB of audio, and then its manifest ``000000.json``. As a
+    context manager: on an exception the open shard is discarded, never committed half-written. Only the open
+    shard's lists are held: ``shards`` has counts, ``speakers`` the distinct speakers."""
 
     def __init__(self, root: str, max_utts: int, max_mb: float):
         self.root = root
         self.max_utts = max_utts
         self.max_bytes = max_mb * _MB
         self.shards: list[dict[str, Any]] = []
+        self.speakers: set[str] = set()
         self._stack: contextlib.ExitStack | None = None
 
     def __enter__(self) -> ShardWriter:
@@ -102,14 +105,16 @@ class ShardWriter:
             self._open()
         member = json.dumps(meta, ensure_ascii=False).encode("utf-8")
         self._tar.write({"__key__": key, audio.ext: audio.data, "json": member})
-        entry = self.shards[-1]
-        entry["keys"].append(key)
-        entry["durations"].append(audio.duration)
-        entry["speakers"].append(meta["speaker"])
-        entry["sample_rates"].append(audio.sample_rate)
-        entry["seconds"] += audio.duration
+        lists = self._manifest
+        lists["keys"].append(key)
+        lists["durations"].append(audio.duration)
+        lists["speakers"].append(meta["speaker"])
+        lists["sample_rates"].append(audio.sample_rate)
+        if meta["speaker"] is not None:
+            self.speakers.add(meta["speaker"])
+        self.shards[-1]["seconds"] += audio.duration
         self._audio_bytes += len(audio.data)
-        if len(entry["keys"]) >= self.max_utts or self._audio_bytes >= self.max_bytes:
+        if len(lists["keys"]) >= self.max_utts or self._audio_bytes >= self.max_bytes:
             stack, self._stack = self._stack, None
             self._finish(stack)
 
@@ -121,27 +126,21 @@ class ShardWriter:
         )
         self._tar = self._stack.enter_context(fmt.tar_writer(self._file))
         self._audio_bytes = 0
-        self.shards.append(
-            {
-                "name": name,
-                "utterances": 0,
-                "bytes": 0,
-                "sha256": "",
-                "seconds": 0.0,
-                "keys": [],
-                "durations": [],
-                "speakers": [],
-                "sample_rates": [],
-            }
-        )
+        self._manifest: dict[str, list[Any]] = {k: [] for k in fmt.MANIFEST_LISTS}
+        self.shards.append({"name": name, "utterances": 0, "bytes": 0, "sha256": "", "seconds": 0.0})
 
     def _finish(self, stack: contextlib.ExitStack) -> None:
         stack.close()  # the tar's end blocks go through the hash, then the file is committed
         entry = self.shards[-1]
         entry.update(
-            utterances=len(entry["keys"]), bytes=self._file.size, sha256=self._file.sha256.hexdigest()
+            utterances=len(self._manifest["keys"]),
+            bytes=self._file.size,
+            sha256=self._file.sha256.hexdigest(),
         )
         entry["seconds"] = round(entry["seconds"], 6)  # drop the float noise of the running sum
+        storage.write_json(
+            fmt.manifest_url(self.root, entry["name"]), {"shard": entry["name"], **self._manifest}
+        )
         log.debug(
             "shard %s: %d utterances, %.1f MB",
             self._url(entry["name"]),

@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import itertools
 import logging
+import math
 import multiprocessing
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -38,6 +39,15 @@ class _Job:
     speaker: Speaker
     speaker_index: int
     utt_index: int
+    data_dir: str
+    cfg: SynthConfig
+
+
+@dataclass(frozen=True)
+class _SpeakerJob:
+    speaker: Speaker
+    speaker_index: int
+    count: int
     data_dir: str
     cfg: SynthConfig
 
@@ -72,17 +82,29 @@ def _synthesize(job: _Job) -> tuple[str, _Utterance]:
     return split, _Utterance(utt_id, job.speaker.id, plan.words, plan.phones, plan.bounds, cfg.sample_rate)
 
 
-def _run_jobs(jobs: list[_Job], workers: int) -> Iterable[tuple[str, _Utterance]]:
-    bar = tqdm(total=len(jobs), desc="synth", unit="utt")
+def _synthesize_speaker(job: _SpeakerJob) -> tuple[str, Speaker, list[_Utterance]]:
+    """All of one speaker's utterances, in order: a speaker is the unit of work, so the parent holds only the
+    few speakers in flight, whatever the corpus size."""
+    results = [
+        _synthesize(_Job(job.speaker, job.speaker_index, u, job.data_dir, job.cfg)) for u in range(job.count)
+    ]
+    return Path(job.data_dir).name, job.speaker, [utt for _, utt in results]
+
+
+def _run_jobs(
+    jobs: Iterator[_SpeakerJob], total: int, workers: int
+) -> Iterator[tuple[str, Speaker, list[_Utterance]]]:
+    """Each speaker's utterances in speaker order (``imap`` keeps it, so the data dirs come out sorted)."""
+    bar = tqdm(total=total, desc="synth", unit="utt")
     if workers == 1:
         for job in jobs:
-            yield _synthesize(job)
-            bar.update()
+            yield _synthesize_speaker(job)
+            bar.update(job.count)
     else:
         with multiprocessing.Pool(workers) as pool:
-            for result in pool.imap_unordered(_synthesize, jobs, chunksize=4):
+            for result in pool.imap(_synthesize_speaker, jobs):
                 yield result
-                bar.update()
+                bar.update(len(result[2]))
     bar.close()
 
 
@@ -90,28 +112,36 @@ def _seconds(samples: int, sample_rate: int) -> str:
     return f"{samples / sample_rate:.7f}".rstrip("0").rstrip(".")
 
 
+class _DataDir:
+    """A Kaldi data dir written as speakers arrive (in speaker order, so every table is sorted): nothing of a
+    finished speaker stays in memory."""
+
+    TABLES = ("wav.scp", "utt2spk", "spk2utt", "spk2gender", "text", "phones.ctm")
+
+    def __init__(self, data_dir: Path):
+        data_dir.mkdir(parents=True, exist_ok=True)
+        self.files = {name: (data_dir / name).open("w") for name in self.TABLES}
+
+    def add(self, speaker: Speaker, utts: list[_Utterance]) -> None:
+        f = self.files
+        for u in utts:
+            f["wav.scp"].write(f"{u.utt_id} audio/{u.speaker}/{u.utt_id}.flac\n")
+            f["utt2spk"].write(f"{u.utt_id} {u.speaker}\n")
+            f["text"].write(f"{u.utt_id} {' '.join(u.words)}\n")
+            f["phones.ctm"].writelines(
+                f"{u.utt_id} 1 {_seconds(a, u.sample_rate)} {_seconds(b - a, u.sample_rate)} {phone}\n"
+                for phone, a, b in zip(u.phones, u.bounds[:-1], u.bounds[1:], strict=True)
+            )
+        f["spk2utt"].write(f"{speaker.id} {' '.join(u.utt_id for u in utts)}\n")
+        f["spk2gender"].write(f"{speaker.id} {speaker.gender}\n")
+
+    def close(self) -> None:
+        for f in self.files.values():
+            f.close()
+
+
 def _write_lines(path: Path, lines: Iterable[str]) -> None:
     path.write_text("".join(f"{line}\n" for line in lines))
-
-
-def _write_data_dir(data_dir: Path, utts: list[_Utterance], speakers: dict[str, Speaker]) -> None:
-    utts = sorted(utts, key=lambda u: u.utt_id)
-    by_speaker = {
-        spk: [u.utt_id for u in group] for spk, group in itertools.groupby(utts, key=lambda u: u.speaker)
-    }
-    _write_lines(data_dir / "wav.scp", (f"{u.utt_id} audio/{u.speaker}/{u.utt_id}.flac" for u in utts))
-    _write_lines(data_dir / "utt2spk", (f"{u.utt_id} {u.speaker}" for u in utts))
-    _write_lines(data_dir / "spk2utt", (f"{spk} {' '.join(ids)}" for spk, ids in by_speaker.items()))
-    _write_lines(data_dir / "spk2gender", (f"{spk} {speakers[spk].gender}" for spk in by_speaker))
-    _write_lines(data_dir / "text", (f"{u.utt_id} {' '.join(u.words)}" for u in utts))
-    _write_lines(
-        data_dir / "phones.ctm",
-        (
-            f"{u.utt_id} 1 {_seconds(a, u.sample_rate)} {_seconds(b - a, u.sample_rate)} {phone}"
-            for u in utts
-            for phone, a, b in zip(u.phones, u.bounds[:-1], u.bounds[1:], strict=True)
-        ),
-    )
 
 
 def make_trials(
@@ -137,41 +167,60 @@ def make_trials(
     return [(label, utts[i], utts[j]) for i, j, label in labelled]
 
 
+def num_train_speakers(cfg: SynthConfig) -> int:
+    """Training speakers: ``num_speakers - num_test_speakers``, or as many as fill ``hours`` when it is set."""
+    if cfg.hours <= 0:
+        return cfg.num_speakers - cfg.num_test_speakers
+    mean_seconds = (cfg.min_duration + cfg.max_duration) / 2
+    return max(1, math.ceil(cfg.hours * 3600 / (mean_seconds * cfg.utts_per_speaker)))
+
+
 def run(cfg: SynthConfig) -> dict[str, Any]:
     """Synthesise the corpus into ``cfg.output`` (``train/``, ``test/`` with ``trials``, ``lexicon.txt``).
 
     Returns a summary: speakers, utterances and hours per split, trials (and how many are targets), seconds.
+    Memory stays bounded by the speakers in flight, so the corpus can be any size (``synth.hours``).
     """
     cfg.validate()
     start = time.perf_counter()
     out = Path(cfg.output)
-    num_train = cfg.num_speakers - cfg.num_test_speakers
-    speakers = [
-        sample_speaker(np.random.default_rng([cfg.seed, _SPEAKER, i]), i) for i in range(cfg.num_speakers)
-    ]
-    jobs = [
-        _Job(spk, i, u, str(out / split), cfg)
+    num_train = num_train_speakers(cfg)
+    num_speakers = num_train + cfg.num_test_speakers
+    speakers = (
+        sample_speaker(np.random.default_rng([cfg.seed, _SPEAKER, i]), i) for i in range(num_speakers)
+    )
+    jobs = (
+        _SpeakerJob(spk, i, *(
+            (cfg.utts_per_speaker, str(out / "train")) if i < num_train
+            else (cfg.test_utts_per_speaker, str(out / "test"))
+        ), cfg)
         for i, spk in enumerate(speakers)
-        for split, count in [
-            ("train", cfg.utts_per_speaker) if i < num_train else ("test", cfg.test_utts_per_speaker)
-        ]
-        for u in range(count)
-    ]
-    results: dict[str, list[_Utterance]] = {split: [] for split in SPLITS}
-    for split, utt in _run_jobs(jobs, cfg.workers):
-        results[split].append(utt)
-    for split in SPLITS:
-        _write_data_dir(out / split, results[split], {s.id: s for s in speakers})
-    test = sorted(results["test"], key=lambda u: u.utt_id)
+    )  # fmt: skip
+    total = num_train * cfg.utts_per_speaker + cfg.num_test_speakers * cfg.test_utts_per_speaker
+    dirs = {split: _DataDir(out / split) for split in SPLITS}
+    counts = {split: 0 for split in SPLITS}
+    seconds = {split: 0.0 for split in SPLITS}
+    words: set[str] = set()
+    test: list[_Utterance] = []  # the held-out speakers: a few hundred utterances for the trial list
+    try:
+        for split, speaker, utts in _run_jobs(jobs, total, cfg.workers):
+            dirs[split].add(speaker, utts)
+            counts[split] += len(utts)
+            seconds[split] += sum(u.seconds for u in utts)
+            words.update(w for u in utts for w in u.words)
+            if split == "test":
+                test += utts
+    finally:
+        for d in dirs.values():
+            d.close()
     trials = make_trials([u.utt_id for u in test], [u.speaker for u in test], cfg.max_trials, cfg.seed)
     _write_lines(out / "test" / "trials", (f"{label} {a} {b}" for label, a, b in trials))
-    words = sorted({w for utts in results.values() for u in utts for w in u.words})
-    _write_lines(out / "lexicon.txt", (f"{w} {' '.join(LEXICON[w])}" for w in words))
+    _write_lines(out / "lexicon.txt", (f"{w} {' '.join(LEXICON[w])}" for w in sorted(words)))
     summary = {
         "output": str(out),
         "speakers": {"train": num_train, "test": cfg.num_test_speakers},
-        "utterances": {split: len(results[split]) for split in SPLITS},
-        "hours": {split: round(sum(u.seconds for u in results[split]) / 3600, 3) for split in SPLITS},
+        "utterances": counts,
+        "hours": {split: round(seconds[split] / 3600, 3) for split in SPLITS},
         "trials": len(trials),
         "target_trials": sum(label for label, _, _ in trials),
         "seconds": round(time.perf_counter() - start, 1),

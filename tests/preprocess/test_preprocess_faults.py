@@ -52,7 +52,7 @@ def _kill_once_hook(markers: str, fbank_victim: str, phone_victim: str):
 def test_killed_worker_and_actor_lose_nothing(corpus, tmp_path):
     root = str(tmp_path / "set")
     shard(ShardConfig(input=str(corpus / "train"), output=root, max_utts_per_shard=6))
-    index = fmt.read_index(root)
+    index = {"shards": list(fmt.iter_shards(root))}
     keys = [k for s in index["shards"] for k in s["keys"]]
     # Victims in the middle of their shards, so the killed task had already written part of its output.
     fbank_victim, phone_victim = index["shards"][1]["keys"][3], index["shards"][2]["keys"][2]

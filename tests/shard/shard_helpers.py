@@ -31,9 +31,10 @@ def audio_bytes(x: np.ndarray, fmt: str = "FLAC", subtype: str | None = None, sr
 
 
 def shard_set(input_dir: Path | str, output: Path | str, **cfg: Any) -> dict[str, Any]:
-    """Run ``shard`` and return the index it wrote, after checking that the run returned its summary."""
+    """Run ``shard`` and return the index it wrote, each shard's entry joined with its manifest, after checking
+    that the run returned its summary."""
     result = run(ShardConfig(input=str(input_dir), output=str(output), **cfg))
-    index = fmt.read_index(str(output))
+    index = fmt.read_index(str(output)) | {"shards": list(fmt.iter_shards(str(output)))}
     shards, summary = len(index["shards"]), index["summary"]
     assert result == {"output": str(output), "source": index["source"], "shards": shards, "summary": summary}
     return index

@@ -82,12 +82,12 @@ def test_rerun_after_an_unfinished_run_replaces_it(kaldi_dir, tmp_path):
     corpus = kaldi_dir([("a", "a.flac"), ("b", "b.flac")])
     audio = tmp_path / "set" / "audio"
     audio.mkdir(parents=True)
-    for leftover in ("000000.tar", "000007.tar", "quarantine.jsonl"):
+    for leftover in ("000000.tar", "000007.tar", "000007.json", "quarantine.jsonl"):
         (audio / leftover).write_bytes(b"stale")
 
     index = shard_set(corpus, tmp_path / "set")
 
-    assert sorted(p.name for p in audio.iterdir()) == ["000000.tar"]
+    assert sorted(p.name for p in audio.iterdir()) == ["000000.json", "000000.tar"]
     assert storage.read_bytes(str(audio / "000000.tar")) != b"stale"
     assert [s["__key__"] for s in fmt.iter_tar(str(audio / "000000.tar"))] == index["shards"][0]["keys"]
 

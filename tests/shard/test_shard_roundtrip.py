@@ -47,6 +47,9 @@ def shard(input_dir, output, **kw):
 
 def read_set(root):
     index = json.loads((root / fmt.INDEX).read_text())
+    # The index holds counts only; the per-utterance lists are in each shard's manifest.
+    assert all(set(s) == {"name", "utterances", "bytes", "sha256", "seconds"} for s in index["shards"])
+    index["shards"] = list(fmt.iter_shards(str(root)))
     samples = {}
     for entry in index["shards"]:
         url = fmt.shard_url(str(root), fmt.AUDIO, entry["name"])

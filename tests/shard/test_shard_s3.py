@@ -25,7 +25,9 @@ def test_s3_round_trip(kaldi_dir, s3_bucket):
 
     index = shard_set(corpus, root, max_utts_per_shard=2)
 
-    assert storage.listdir(storage.join(root, "audio")) == ["000000.tar", "000001.tar", "quarantine.jsonl"]
+    assert storage.listdir(storage.join(root, "audio")) == [
+        "000000.json", "000000.tar", "000001.json", "000001.tar", "quarantine.jsonl"
+    ]  # fmt: skip
     assert index["summary"]["sharded"] == 4 and index["quarantine"][0]["id"] == "u3"
     for entry in index["shards"]:
         url = fmt.shard_url(root, fmt.AUDIO, entry["name"])

@@ -1,0 +1,98 @@
+"""A Ray cluster on one machine (a head and two worker nodes, each started by ``ray start``):
+``sse-dist preprocess`` submits to it through ``RAY_ADDRESS``, its tasks run on both workers, and losing a worker
+node's raylet mid-job loses nothing."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import pytest
+from multinode_helpers import free_port, ray_auth, ray_node
+
+from sse_dist.config import ShardConfig
+from sse_dist.shard import format as fmt
+from sse_dist.shard import run as shard
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture
+def ray_cluster(tmp_path):
+    """``(driver env, workers)`` of a running cluster: a head with no CPUs (as KubeRay advises: it schedules,
+    it does not work) and two worker nodes of one CPU each; ended after the test."""
+    # Ray's socket paths must fit in 107 bytes: a short temp dir, not pytest's long one.
+    tmp = Path(tempfile.mkdtemp(prefix="r", dir="/tmp"))
+    port, auth = free_port(), ray_auth()
+    nodes = [ray_node(tmp / "ray", "head", "127.0.0.1", port, 0, auth)]
+    try:
+        nodes[0].find("raylet")
+        # One at a time: Ray picks some ports itself, and two nodes starting together may pick the same one.
+        for i in (2, 3):
+            nodes.append(ray_node(tmp / "ray", f"worker{i}", f"127.0.0.{i}", port, 1, auth))
+            raylet = nodes[-1].find("raylet")
+            time.sleep(3)  # a raylet that cannot bind its ports dies within a second of starting
+            assert raylet.is_running(), f"worker{i} did not start: {nodes[-1].tail()}"
+        yield {"RAY_ADDRESS": f"127.0.0.1:{port}", **auth}, nodes[1:]
+    finally:
+        for node in reversed(nodes):
+            node.stop()
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _wait_for_done(root: Path, field: str, at_least: int, proc: subprocess.Popen, timeout: float) -> int:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and proc.poll() is None:
+        done = len(list((root / field).glob("[0-9]*.json"))) if (root / field).exists() else 0
+        if done >= at_least:
+            return done
+        time.sleep(0.1)
+    raise AssertionError(f"{at_least} {field} shards not done in {timeout} s (job exit: {proc.poll()})")
+
+
+def test_preprocess_runs_on_both_workers_and_loses_nothing_when_one_dies(ray_cluster, corpus, tmp_path):
+    driver_env, (survivor, worker) = ray_cluster
+    root = tmp_path / "train"
+    shard(ShardConfig(input=str(corpus / "train"), output=str(root), max_utts_per_shard=1))
+    names = [s["name"] for s in fmt.read_index(str(root))["shards"]]
+    utterances = len(names)
+    cmd = [sys.executable, "-m", "sse_dist.cli", "preprocess", "--set", f"preprocess.shards=[{root}]"]
+    log = tmp_path / "job.log"
+    with log.open("w") as err:
+        job = subprocess.Popen(
+            cmd, stdout=subprocess.PIPE, stderr=err, text=True, env={**os.environ, **driver_env}
+        )
+    # Mid-job: a phone labeller on each worker (actors, so both are in use however fast the tasks were),
+    # the one on the victim busy with a shard and, two shards later, past its first; then the victim's raylet
+    # is killed, with the shard in flight there and its labeller.
+    worker.find("ray::_NodeLabeller", timeout=120)
+    done = len(list((root / "phones").glob("[0-9]*.json")))
+    _wait_for_done(root, "phones", done + 2, job, timeout=60)
+    worker.find("raylet").kill()
+    try:
+        out, _ = job.communicate(timeout=120)
+    finally:
+        job.kill()
+        print(log.read_text()[-5000:])
+    assert job.returncode == 0
+    summary, _ = json.JSONDecoder().raw_decode(out[out.index("{\n") :])  # Ray may log after it
+    # Both workers labelled, each shard is done exactly once by the node named for it, and nothing is lost.
+    by_node = summary["nodes"]
+    assert len(by_node) == 2, by_node
+    fbank = [Path(url).stem for shards in by_node.values() for url in shards.get("fbank", [])]
+    assert sorted(fbank) == names
+    totals = summary["totals"]
+    assert totals["input"] == utterances == totals["processed"] + totals["quarantined"]
+    assert totals["quarantined"] == 0
+    for name in names:
+        done = json.loads((root / "fbank" / f"{name}.json").read_text())
+        assert done["processed"] == done["input"] == 1
+    phones = [shards.get("phones", []) for shards in by_node.values()]
+    assert all(phones), by_node  # the victim's labeller finished shards before its node was lost
+    assert sorted(Path(url).stem for urls in phones for url in urls) == names
