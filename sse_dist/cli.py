@@ -77,9 +77,10 @@ def parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="stage", required=True, metavar="STAGE")
     for stage in STAGES:
         _add_stage(sub, stage)
-    from .plan import add_arguments
+    from . import plan, verify
 
-    add_arguments(sub.add_parser("plan", help=PLAN, description=PLAN))
+    plan.add_arguments(sub.add_parser("plan", help=PLAN, description=PLAN))
+    verify.add_arguments(sub.add_parser("verify", help=verify.HELP, description=verify.HELP))
     return p
 
 
@@ -117,7 +118,7 @@ def run_stage(stage: str, cfg: ExperimentConfig) -> dict[str, Any]:
     if stage == "embed":
         from .embed import run
 
-        return run(cfg.embed, cfg.train)
+        return run(cfg.embed, cfg.train, cfg.shard)
     if stage == "score":
         from .score import run
 
@@ -141,13 +142,14 @@ def setup_logging() -> None:
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     setup_logging()
-    if args.stage == "plan":  # no experiment config of its own: it reads the benchmark results
-        from .plan import run
+    if args.stage in ("plan", "verify"):  # no experiment config of their own
+        from . import plan, verify
 
+        run = {"plan": plan.run, "verify": verify.run}[args.stage]
         try:
             print(run(args))
         except (ValueError, FileNotFoundError) as e:
-            print(f"sse-dist plan: error: {e}", file=sys.stderr)
+            print(f"sse-dist {args.stage}: error: {e}", file=sys.stderr)
             return 1
         return 0
     try:

@@ -102,3 +102,30 @@ def shard_sets(corpus, tmp_path_factory):
         shard(ShardConfig(input=str(corpus / split), output=sets[split], max_utts_per_shard=4))
     preprocess(PreprocessConfig(shards=list(sets.values()), num_cpus=2))
     return sets
+
+
+@pytest.fixture(scope="session")
+def trained_run(corpus, shard_sets, tiny_model, tmp_path_factory):
+    """A tiny self-supervised run (6 steps, one process) as a user makes it: trained, its held-out speakers
+    embedded (``test.npz`` beside the run) and their trials scored with ``score.run``, so the run carries a
+    model card with a dev EER and a calibrated threshold. Its folder."""
+    import subprocess
+
+    from config_helpers import write_config
+
+    from sse_dist.config import EmbedConfig, ScoreConfig
+    from sse_dist.embed import run as embed
+    from sse_dist.score import run as score
+
+    root = tmp_path_factory.mktemp("trained")
+    run = root / "run"
+    base = {"train": {"shards": [shard_sets["train"]], "output": str(run), "log_every": 2}}
+    config = write_config(root / "exp.yaml", tiny_model, base)
+    cmd = [sys.executable, "-m", "sse_dist.cli", "train", "--config", config, "--steps", "6"]
+    out = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
+    assert out.returncode == 0, out.stderr[-4000:]
+    embeddings = str(root / "test.npz")
+    embed(EmbedConfig(method="model", checkpoint=str(run), shards=[shard_sets["test"]], output=embeddings))
+    trials = str(corpus / "test" / "trials")
+    score(ScoreConfig(embeddings=embeddings, trials=trials, output=str(root / "test.json"), run=str(run)))
+    return run

@@ -228,6 +228,10 @@ class EmbedConfig:
     """Run folder of ``train`` (or its ``model.pt``), for method=model."""
     shards: list[str] = field(default_factory=list)
     """Shard set roots whose utterances are embedded (every utterance, once)."""
+    audio: str = ""
+    """Instead of shards: a folder of audio, a Kaldi data dir or one audio file, run through the trained
+    model's own frontend in-process (its recorded feature settings, VAD, mean normalisation; the duration
+    limits of section ``shard``); the same embeddings as sharding and preprocessing it first (method=model)."""
     output: str = ""
     """Embeddings file (``.npz`` with ``keys``, ``speakers`` ("" where unknown) and ``embeddings``)."""
     onnx: str = ""
@@ -244,6 +248,8 @@ class EmbedConfig:
         )
         require(self.max_frames >= 100, "max_frames", "must be >= 100")
         require(1 <= self.num_ceps <= 128, "num_ceps", "must be in [1, 128]")
+        require(not (self.audio and self.shards), "audio", "give shards or audio, not both")
+        require(not self.audio or self.method == "model", "audio", "needs method=model (the run's frontend)")
 
 
 @dataclass
@@ -275,9 +281,17 @@ class ScoreConfig:
     """asnorm: average the cohort's embeddings per labelled speaker first (as wespeaker does)."""
     p_target: float = 0.01
     """Target prior of the detection cost."""
+    run: str = ""
+    """The training run whose embeddings these are: records this trial list's EER threshold there
+    (``calibration.json``, the decision of ``sse-dist verify`` and ``sse_dist.load``) and its EER on the run's
+    model card. Cosine scoring without score normalisation only; empty: nothing is recorded."""
 
     def validate(self) -> None:
         require(0 < self.p_target < 1, "p_target", "must be in (0, 1)")
+        calibrates = self.backend == "cosine" and self.score_norm == "none"
+        require(
+            not self.run or calibrates, "run", "a threshold is recorded for cosine scoring without asnorm"
+        )
         require(self.lda_dim >= 0, "lda_dim", "must be >= 0")
         require(self.plda_iterations >= 0, "plda_iterations", "must be >= 0")
         require(self.cohort_size >= 2, "cohort_size", "must be >= 2 (a standard deviation)")

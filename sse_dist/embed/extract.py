@@ -1,4 +1,5 @@
-"""Embedding extraction over every fbank shard of one or more shard sets, in index order.
+"""Embedding extraction over every fbank shard of one or more shard sets, in index order, or over audio files
+run through the trained model's own frontend (``audio.py``; the same embeddings as the shard route).
 
 Three embedders share the reading code: a trained extractor (``model.pt``), the same architecture untrained
 (the baseline a trained model must beat), and MFCC mean+std statistics (a no-training baseline). The output
@@ -10,9 +11,9 @@ against this stage's own embeddings before the stage reports success.
 from __future__ import annotations
 
 import io
+import json
 import logging
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -20,44 +21,29 @@ import torch
 from tqdm import tqdm
 
 from .. import storage
-from ..config import ConfigError, EmbedConfig, ModelConfig, TrainConfig, from_dict, require_set, validate
+from ..config import (
+    ConfigError,
+    EmbedConfig,
+    ModelConfig,
+    ShardConfig,
+    TrainConfig,
+    from_dict,
+    require_set,
+    validate,
+)
 from ..frontend import mfcc_from_fbank
 from ..models.export import load_export
 from ..models.xvector import build_extractor
-from ..shard import format as fmt
-from ..shard.fields import FBANK, describe
+from ..shard.fields import describe
+from ..train import card
+from .audio import audio_source, recorded_features
 from .export import EmbeddingGraph, export, frontend, onnx_embedder
+from .sources import Source, Utterance, shard_source
 
 log = logging.getLogger(__name__)
 Embedder = Callable[[np.ndarray, np.ndarray], np.ndarray]
 # Utterances on which an ONNX export is compared with this stage's embeddings.
 _CHECKED = 8
-
-
-@dataclass(frozen=True)
-class Utterance:
-    id: str
-    speaker: str
-    """"" where the shard does not know it."""
-    feats: np.ndarray
-    """Raw log-mel [T, D]."""
-    vad: np.ndarray
-    """Speech mask [T]."""
-
-
-def utterances(roots: list[str]) -> Iterator[Utterance]:
-    """Every utterance, each once, in index order."""
-    for root in roots:
-        for shard in fmt.read_index(root)["shards"]:
-            for s in fmt.iter_tar(fmt.shard_url(root, FBANK, shard["name"])):
-                where = f"{root} shard {shard['name']} key {s['__key__']}"
-                meta = fmt.load_json(s["json"], where)
-                yield Utterance(
-                    meta.get("id") or s["__key__"],
-                    meta.get("speaker") or "",
-                    fmt.load_npy(s["fbank.npy"], where).astype(np.float32),
-                    fmt.load_npy(s["vad.npy"], where).astype(bool),
-                )
 
 
 def extractor_embedder(graph: EmbeddingGraph, max_frames: int) -> Embedder:
@@ -108,6 +94,8 @@ def extractor_graph(cfg: EmbedConfig, train: TrainConfig) -> tuple[EmbeddingGrap
         extractor.load_state_dict(blob["state_dict"])
         data, features = blob["data"], blob.get("features", {})
         info = {"method": "model", "checkpoint": cfg.checkpoint, "step": blob["step"], "mode": blob["mode"]}
+        info["model"] = card.describe(cfg.checkpoint, card.read(cfg.checkpoint))
+        log.info("model %s", info["model"])
         info["feat_dim"] = blob["feat_dim"]
     info |= {"frontend": data, "features": features}
     return EmbeddingGraph(extractor, data["vad"], data["cmn_window"]), info
@@ -125,18 +113,36 @@ def check_export(model: bytes, samples: list[Utterance], embs: list[np.ndarray])
     return worst
 
 
-def run(cfg: EmbedConfig, train: TrainConfig | None = None) -> dict[str, Any]:
+def source(cfg: EmbedConfig, info: dict[str, Any], shard: ShardConfig) -> Source:
+    if not cfg.audio:
+        return shard_source(cfg.shards)
+    return audio_source(cfg.audio, shard, recorded_features(cfg.checkpoint, info["features"]))
+
+
+def write_quarantine(output: str, quarantine: list[dict[str, str]]) -> str:
+    """``<output stem>.quarantine.jsonl``: one JSON line per utterance that could not be embedded."""
+    url = (output[: -len(".npz")] if output.endswith(".npz") else output) + ".quarantine.jsonl"
+    storage.write_bytes(url, "".join(json.dumps(q, ensure_ascii=False) + "\n" for q in quarantine).encode())
+    return url
+
+
+def run(
+    cfg: EmbedConfig, train: TrainConfig | None = None, shard: ShardConfig | None = None
+) -> dict[str, Any]:
+    """Embed ``cfg.shards`` or, with ``cfg.audio``, audio files (read with ``shard``'s duration limits)."""
     validate(cfg, "embed.")
-    require_set(cfg, "embed", "shards", "output")
+    require_set(cfg, "embed", "output")
+    if not (cfg.shards or cfg.audio):
+        raise ConfigError("embed.shards: must be set (or embed.audio)")
     if cfg.method == "mfcc_stats":
         graph, info = None, {"method": "mfcc_stats", "num_ceps": cfg.num_ceps}
         embed = mfcc_stats_embedder(cfg.num_ceps)
     else:
         graph, info = extractor_graph(cfg, train or TrainConfig())
         embed = extractor_embedder(graph, cfg.max_frames)
-    total = sum(s["utterances"] for root in cfg.shards for s in fmt.read_index(root)["shards"])
+    utts = source(cfg, info, shard or ShardConfig())
     keys, speakers, embs, samples = [], [], [], []
-    for utt in tqdm(utterances(cfg.shards), total=total, desc=f"embed ({info['method']})"):
+    for utt in tqdm(utts.utterances, total=utts.input, desc=f"embed ({info['method']})"):
         keys.append(utt.id)
         speakers.append(utt.speaker)
         embs.append(embed(utt.feats, utt.vad if utt.vad.any() else np.ones_like(utt.vad)))
@@ -144,6 +150,17 @@ def run(cfg: EmbedConfig, train: TrainConfig | None = None) -> dict[str, Any]:
             samples.append((utt, embs[-1]))
     if len(set(keys)) != len(keys):
         raise ValueError("embed: duplicate utterance ids across the shard sets; embed them separately")
+    if utts.quarantine:
+        log.warning("%d utterances could not be embedded -> %s", len(utts.quarantine),
+                    write_quarantine(cfg.output, utts.quarantine))  # fmt: skip
+    if cfg.audio and len(keys) + len(utts.quarantine) != utts.input:
+        raise RuntimeError(
+            f"lost utterances: {utts.input} in, {len(keys)} embedded, {len(utts.quarantine)} quarantined"
+        )
+    if not keys:
+        raise ValueError(
+            f"{cfg.audio or cfg.shards}: no utterance could be embedded (see the quarantine list)"
+        )
     buf = io.BytesIO()
     np.savez(
         buf,
@@ -155,11 +172,13 @@ def run(cfg: EmbedConfig, train: TrainConfig | None = None) -> dict[str, Any]:
     summary = {
         **info,
         "utterances": len(keys),
-        "indexed": total,
+        **utts.counts,
         "labelled": sum(1 for s in speakers if s),
         "dim": int(embs[0].shape[0]),
         "output": cfg.output,
     }
+    if cfg.audio:
+        summary["quarantined"] = len(utts.quarantine)
     if cfg.onnx and graph is not None:
         model = export(cfg.onnx, graph, info["feat_dim"], {k: v for k, v in summary.items() if k != "output"})
         checked = check_export(model, [u for u, _ in samples], [e for _, e in samples])

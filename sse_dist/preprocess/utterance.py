@@ -31,17 +31,27 @@ def waveform(sample: dict[str, Any], target_rate: int) -> np.ndarray:
         wave, rate = sf.read(io.BytesIO(sample[ext]), dtype="float32", always_2d=True)
     except (sf.LibsndfileError, RuntimeError, ValueError) as e:
         raise AudioError(f"undecodable audio: {e}") from None
+    return mono(wave, rate, target_rate)
+
+
+def mono(wave: np.ndarray, rate: int, target_rate: int) -> np.ndarray:
+    """Float audio [samples] or [samples, channels] at ``rate`` -> mono float32 at ``target_rate``."""
     if wave.size == 0:
         raise AudioError("empty audio")
     if not np.isfinite(wave).all():
         raise AudioError("audio holds NaN or infinite samples")
     # Channels are averaged: speaker identity is the same on every channel of a recording.
-    return resample(wave.mean(axis=1), rate, target_rate)
+    return resample(wave.reshape(len(wave), -1).mean(axis=1), rate, target_rate)
 
 
 def featurize(sample: dict[str, Any], cfg: FeatureConfig) -> tuple[torch.Tensor, torch.Tensor]:
     """Raw log-mel [T, D] (mean normalisation is applied when segments are cut) and the VAD mask [T]."""
-    log_mel, log_energy = fbank(waveform(sample, cfg.sample_rate), cfg)
+    return analyse(waveform(sample, cfg.sample_rate), cfg)
+
+
+def analyse(wave: np.ndarray, cfg: FeatureConfig) -> tuple[torch.Tensor, torch.Tensor]:
+    """:func:`featurize` of a mono waveform at ``cfg.sample_rate``."""
+    log_mel, log_energy = fbank(wave, cfg)
     if log_mel.shape[0] == 0:
         raise AudioError("shorter than one analysis window")
     vad = energy_vad(log_energy, cfg)

@@ -59,12 +59,36 @@ def eer(scores: ArrayLike, labels: ArrayLike) -> float:
     ``brentq`` over ``interp1d(fpr, tpr)``), not the ROC-convex-hull EER of BOSARIS, which can be lower.
     """
     p_miss, p_fa = det_curve(scores, labels)
+    i, alpha = _eer_crossing(p_miss, p_fa)
+    return float(p_miss[i - 1] + alpha * (p_miss[i] - p_miss[i - 1]))
+
+
+def _eer_crossing(p_miss: np.ndarray, p_fa: np.ndarray) -> tuple[int, float]:
+    """The DET segment ``(i - 1, i)`` where p_miss = p_fa, and how far along it (0 to 1) the crossing lies."""
     # p_fa - p_miss falls strictly along the curve, from 1 to -1, so it changes sign exactly once.
     i = int(np.argmax(p_miss >= p_fa))
     gap_before = p_fa[i - 1] - p_miss[i - 1]
     gap_after = p_fa[i] - p_miss[i]
-    alpha = gap_before / (gap_before - gap_after)
-    return float(p_miss[i - 1] + alpha * (p_miss[i] - p_miss[i - 1]))
+    return i, float(gap_before / (gap_before - gap_after))
+
+
+def eer_threshold(scores: ArrayLike, labels: ArrayLike) -> float:
+    """A score threshold at the EER operating point: deciding "target" for scores strictly above it gives
+    miss and false-alarm rates equal to the EER (interpolated between the two operating points around it).
+
+    Each DET point is realised by a threshold midway between the distinct score it rejects last and the next
+    one (the accept-all point: as far below the lowest score), so perfectly separated scores give the midpoint
+    between the highest non-target and the lowest target score.
+    """
+    scores, labels = _check(scores, labels)
+    p_miss, p_fa = det_curve(scores, labels)
+    distinct = np.unique(scores)
+    gap = (distinct[1] - distinct[0]) / 2 if len(distinct) > 1 else 0.5
+    # thresholds[k] realises DET point k: [accept all, reject the lowest distinct score, ..., reject all].
+    middles = (distinct[:-1] + distinct[1:]) / 2
+    thresholds = np.concatenate(([distinct[0] - gap], middles, distinct[-1:]))
+    i, alpha = _eer_crossing(p_miss, p_fa)
+    return float(thresholds[i - 1] + alpha * (thresholds[i] - thresholds[i - 1]))
 
 
 def min_dcf(

@@ -11,6 +11,7 @@ import numpy as np
 from .. import storage
 from ..config import ConfigError, ScoreConfig
 from .backends import Backend, make_backend
+from .calibration import record
 from .embeddings import Embeddings, load_embeddings
 from .metrics import det_curve, eer, min_dcf
 from .normalise import asnorm, speaker_means, top_stats
@@ -135,6 +136,10 @@ def run(cfg: ScoreConfig) -> dict[str, Any]:
         system=cfg.backend + (" + AS-norm" if cfg.score_norm == "asnorm" else ""),
     )
     storage.write_bytes(f"{stem}.det.png", png)
+    if cfg.run:
+        summary["calibration"] = record(
+            cfg, embeddings.vectors, (enroll, test), scores, trials.labels, summary["eer_percent"]
+        )
     # The JSON goes last: its presence means the score file and the plot are complete too.
     storage.write_json(cfg.output, summary)
     log.info(

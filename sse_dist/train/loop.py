@@ -23,7 +23,7 @@ from ..config import TrainConfig, dump_yaml
 from ..metrics import TrainMetrics
 from ..models.objectives import AAMHead, margin_at
 from ..shard.fields import Corpus, describe
-from . import checkpoint, distributed, ds_config, history, pretrained
+from . import card, checkpoint, distributed, ds_config, history, pretrained
 from .data import SKIP_REASONS, Batch, build_loader
 from .tasks import TASKS, Task, export_meta, speaker_index
 
@@ -205,6 +205,7 @@ def finish(run: Run, seconds: float) -> dict[str, Any]:
     if world.rank == 0:
         meta = export_meta(cfg, run.corpus, run.step, run.origin)
         run.task.export(storage.join(cfg.output, "model.pt"), cfg, run.corpus, run.engine.module, meta)
+        card.write(cfg, run.corpus, run.weights, run.step)
         history.plot(
             storage.join(cfg.output, "loss.png"), run.rows, f"{cfg.mode} training, {world.size} rank(s)"
         )

@@ -7,7 +7,7 @@ import torch
 from sse_dist import storage
 from sse_dist.config import EmbedConfig, ModelConfig, TrainConfig
 from sse_dist.embed import run as embed
-from sse_dist.embed.extract import utterances
+from sse_dist.embed.sources import utterances
 from sse_dist.frontend import apply_cmn
 from sse_dist.models.export import export
 from sse_dist.shard import format as fmt
