@@ -13,7 +13,7 @@ PACKAGE = Path(__file__).resolve().parents[1] / "sse_dist"
 SHARED = {"config", "storage", "phoneset", "frontend", "models"}
 BESIDE = {"metrics", "launch"}
 STAGES = ["synth", "shard", "preprocess", "train", "embed", "score"]
-ENTRY_POINTS = {"cli", "demo", "plan", "api", "__init__"}
+ENTRY_POINTS = {"cli", "demo", "plan", "api", "verify", "__init__"}
 RANK = {
     **dict.fromkeys(SHARED, 0),
     **dict.fromkeys(BESIDE, 1),

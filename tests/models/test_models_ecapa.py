@@ -6,7 +6,8 @@ from sse_dist import storage
 from sse_dist.config import ConfigError, EmbedConfig, ModelConfig
 from sse_dist.embed import run as embed
 from sse_dist.embed.export import EmbeddingGraph, onnx_embedder, to_onnx
-from sse_dist.embed.extract import extractor_embedder, utterances
+from sse_dist.embed.extract import extractor_embedder
+from sse_dist.embed.sources import utterances
 from sse_dist.models.ecapa import EcapaTdnn
 from sse_dist.models.export import export as export_checkpoint
 from sse_dist.models.xvector import SpeakerEmbeddingModel, build_extractor

@@ -4,7 +4,7 @@ import pytest
 import torch
 import torch.distributed as dist
 import torch.multiprocessing as mp
-from train_helpers import free_port
+from multinode_helpers import free_port
 
 from sse_dist.config import ModelConfig
 from sse_dist.models.objectives import AAMHead, contrastive, margin_at

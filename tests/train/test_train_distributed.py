@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 import torch
+from multinode_helpers import free_port as _free_port
 from train_helpers import config as _config
-from train_helpers import free_port as _free_port
 from train_helpers import launch as _launch
 
 from sse_dist.models.export import load_export
