@@ -122,6 +122,8 @@ def run(cfg: EmbedConfig, train: TrainConfig | None = None) -> dict[str, Any]:
         raise ValueError("embed.shards and embed.output are required")
     if cfg.onnx and cfg.method == "mfcc_stats":
         raise ValueError("embed.onnx: mfcc_stats has no network to export")
+    for url in filter(None, (cfg.output, cfg.onnx)):
+        storage.check_output(url, folder=False)  # before the work, not after it
     if cfg.method == "mfcc_stats":
         graph, info = None, {"method": "mfcc_stats", "num_ceps": cfg.num_ceps}
         embed = mfcc_stats_embedder(cfg.num_ceps)

@@ -70,9 +70,15 @@ def read_index(root: str) -> dict[str, Any]:
         index = storage.read_json(url)
     except FileNotFoundError:
         raise ShardError(f"{url}: no shard index (run `sse-dist shard` to create the shard set)") from None
-    if index.get("format") != FORMAT:
-        raise ShardError(f"{url}: not an sse-dist shard index (format={index.get('format')!r})")
-    for shard in index.get("shards", []):
+    if not isinstance(index, dict) or index.get("format") != FORMAT:
+        found = index.get("format") if isinstance(index, dict) else type(index).__name__
+        raise ShardError(f"{url}: not an sse-dist shard index (format={found!r})")
+    shards = index.get("shards")
+    if not isinstance(shards, list) or not all(
+        isinstance(s, dict) and isinstance(s.get("keys"), list) for s in shards
+    ):
+        raise ShardError(f"{url}: malformed: 'shards' must be a list of objects, each with a list of 'keys'")
+    for shard in shards:
         # Names and keys become paths and member names: none may point outside the shard set.
         if not _NAME_RE.match(str(shard.get("name"))):
             raise ShardError(f"{url}: bad shard name {shard.get('name')!r} (six or more digits)")

@@ -25,6 +25,7 @@ from ..config import AugmentConfig, DataConfig, FeatureConfig, MaskAugmentConfig
 from ..preprocess.features import apply_cmn
 from ..preprocess.phones.base import ALIGNED
 from ..shard import format as fmt
+from ..shard.verify import require_field_entries
 from .augment import Augmenter, mask
 
 log = logging.getLogger(__name__)
@@ -71,7 +72,9 @@ def describe(roots: Iterable[str], phones_field: str) -> Corpus:
         dims.add(int(fbank["feat_dim"]))
         features = features or fbank["features"]
         if phones_field:
-            classes.add(int(field_summary(root, phones_field)["num_classes"]))
+            phones = field_summary(root, phones_field)
+            require_field_entries(root, phones_field, phones)
+            classes.add(int(phones["num_classes"]))
         shards += [fmt.shard_url(root, FBANK, s["name"]) for s in index["shards"]]
         speakers.update(s for shard in index["shards"] for s in shard["speakers"] if s is not None)
         utts += sum(s["utterances"] for s in index["shards"])

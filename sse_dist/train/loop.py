@@ -14,7 +14,8 @@ from tqdm import tqdm
 from .. import storage
 from ..config import TrainConfig, dump_yaml
 from ..metrics import TrainMetrics
-from . import checkpoint, distributed, ds_config, history
+from ..shard.verify import require_labels
+from . import checkpoint, distributed, ds_config, history, lease
 from .data import FBANK, SKIP_REASONS, Corpus, build_loader, describe, field_summary
 from .model import PhoneClassifier, SpeakerEmbeddingModel
 
@@ -37,6 +38,8 @@ def speaker_index(cfg: TrainConfig, corpus: Corpus) -> dict[str, int]:
     if cfg.mode in ("ssl", "phones"):
         return {}
     speakers = corpus.speakers
+    if cfg.mode == "supervised" and not cfg.labelled_speakers:
+        require_labels(cfg.shards)
     if cfg.labelled_speakers:
         listed = set(storage.read_bytes(cfg.labelled_speakers).decode("utf-8").split())
         unknown = listed - set(speakers)
@@ -99,6 +102,11 @@ def _export(cfg: TrainConfig, corpus: Corpus, model: torch.nn.Module, step: int)
 
 def run(cfg: TrainConfig) -> dict[str, Any]:
     world = distributed.init(cfg.deepspeed.backend, cfg.deepspeed.timeout_s)
+    with lease.hold_run(cfg.output, world):  # one writer per run folder, taken before anything is written
+        return _train(cfg, world)
+
+
+def _train(cfg: TrainConfig, world: distributed.World) -> dict[str, Any]:
     weights = loss_weights(cfg)
     phones_field = cfg.phones_field if "reconstruction" in weights or cfg.mode == "phones" else ""
     corpus = describe(cfg.shards, phones_field)
@@ -110,7 +118,7 @@ def run(cfg: TrainConfig) -> dict[str, Any]:
     )
     checkpoint.secure(engine)
     store = checkpoint.Store.for_run(cfg.output, cfg.checkpoint_staging, world)
-    step = checkpoint.resume(engine, store) if cfg.resume else 0
+    step = checkpoint.resume(engine, store, cfg.output, asdict(cfg.model)) if cfg.resume else 0
     if world.rank == 0:
         _write_run_files(cfg, corpus, ds, world.size)
         log.info(
