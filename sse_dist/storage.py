@@ -66,8 +66,20 @@ class StorageError(RuntimeError):
     """A path that cannot be read or written; the message is one line naming the path and the cause."""
 
 
+def _bare_key(error: OSError) -> bool:
+    """s3fs's FileNotFoundError for a missing key: its only argument is the key."""
+    return (
+        isinstance(error, FileNotFoundError)
+        and error.strerror is None
+        and len(error.args) == 1
+        and " " not in str(error.args[0])
+    )
+
+
 def cause(error: OSError) -> str:
     """An OSError's cause in words, one line: ``no space left on device``."""
+    if _bare_key(error):
+        return "not found"
     text = (error.strerror or str(error) or type(error).__name__).splitlines()[0]
     return text[0].lower() + text[1:] if text[:2] != text[:2].upper() else text
 
@@ -75,6 +87,8 @@ def cause(error: OSError) -> str:
 def explain(error: OSError, url: str = "") -> str:
     """One line for an OSError: ``<path>: <cause>``, never a traceback."""
     path = error.filename or url
+    if not path and _bare_key(error):
+        path = str(error.args[0])
     return f"{path}: {cause(error)}" if path else cause(error)
 
 

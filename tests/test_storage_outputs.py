@@ -119,5 +119,10 @@ def test_object_store_outputs_are_checked(s3_bucket):
         storage.check_output(f"{s3_bucket}/run", folder=False)
     storage.check_output(f"{s3_bucket}/fresh", folder=True)
     assert storage.files_below(f"{s3_bucket}/fresh") == []
-    with pytest.raises(storage.StorageError, match="cannot write: "):
+    with pytest.raises(
+        storage.StorageError, match="/run: cannot write: the specified bucket does not exist$"
+    ):
         storage.check_output(f"s3://no-such-bucket-{uuid.uuid4().hex[:8]}/run", folder=True)
+    with pytest.raises(FileNotFoundError) as info:
+        storage.read_bytes(f"{s3_bucket}/nothing")
+    assert storage.explain(info.value) == f"{s3_bucket[len('s3://') :]}/nothing: not found"

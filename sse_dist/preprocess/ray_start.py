@@ -15,6 +15,7 @@ import os
 import time
 
 import ray
+from ray._common.utils import get_default_ray_temp_dir
 
 log = logging.getLogger(__name__)
 
@@ -28,7 +29,6 @@ PATIENT_ENV = {
     "RAY_gcs_server_port_wait_time_s": "120",
     "RAY_agent_register_timeout_ms": "120000",
 }
-LOG_DIR = "/tmp/ray/session_latest/logs"
 
 
 def _first_line(error: BaseException) -> str:
@@ -54,7 +54,8 @@ def start_local(num_cpus: int | None, attempts: int = ATTEMPTS) -> None:
             if attempt < attempts:
                 time.sleep(BACKOFF_S * 2 ** (attempt - 1))
     assert error is not None
+    logs = os.path.join(get_default_ray_temp_dir(), "session_latest", "logs")
     raise RuntimeError(
         f"a local Ray cluster did not start in {attempts} attempts ({_first_line(error)}); "
-        f"read {LOG_DIR}/raylet.out and gcs_server.out"
+        f"read {logs}/raylet.out and gcs_server.out"
     )
