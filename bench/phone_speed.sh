@@ -1,13 +1,14 @@
 #!/usr/bin/env bash
 # Core-seconds per hour of audio of each stage of `sse-dist preprocess`, side by side: every field of one shard
 # set is recomputed (`--overwrite`), the sources interleaved, REPS times; prints each run and the median.
-#   bench/phone_speed.sh [SET] [REPS]    (default shards/so762-dev 3; the fields ps, nn, km must exist, as made
-#                                         by bench/so762_phones.sh, whose settings are repeated here)
+#   [DATA=dir] bench/phone_speed.sh [SET] [REPS]   (SET default shards/so762-dev, REPS 3; the fields ps, nn, km
+#       must exist, as made by bench/so762_phones.sh, whose settings are repeated here; DATA holds so762-dev/,
+#       default ../shared/data relative to the repository root)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 SET=${1:-shards/so762-dev}
 REPS=${2:-3}
-DATA=${DATA:-/work/shared/data}
+DATA=${DATA:-../shared/data}
 export PATH="$PWD/.venv/bin:$PATH"
 P=(sse-dist preprocess --shards "$SET" --num_cpus 2)
 declare -A ARGS=(

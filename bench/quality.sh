@@ -7,12 +7,13 @@
 #   bench/quality.sh [ROW...]       default: the rows of the docs' table; rows already done are skipped
 # Rows: mfcc, ssl, ssl-steps-N (SSL with N steps), supervised, multitask-L (recon_weight L), semi-N (N% labelled).
 # Needs the shards and k-means field of bench/so762_phones.sh (shards/so762-{train,dev}, shards/libri1); the
-# SSL row is that script's runs/so762-ssl-km (trained here if missing). DATA as there (default /work/shared/data).
+# SSL row is that script's runs/so762-ssl-km (trained here if missing). DATA: $DATA, default ../shared/data
+# (relative to the repository root).
 # Sequential on purpose: 8.5-11 minutes per 800-step training with two ranks on the shared 2-core machine, plus
 # 1-5 minutes of embedding per row (about 100 minutes in all when the SSL run is already there).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-DATA=${DATA:-/work/shared/data}
+DATA=${DATA:-../shared/data}
 export PATH="$PWD/.venv/bin:$PATH" NPROC_PER_NODE=${NPROC_PER_NODE:-2}
 OUT=runs/quality
 TRIALS=$DATA/so762-dev/dev.trials

@@ -4,12 +4,13 @@
 # applied corpus-wide, k-means units; then one SSL model per phone source (and one without phones), each
 # embedded on the 25 unseen dev speakers and scored on dev.trials. Steps already done are skipped (shards and
 # trained runs by their outputs, preprocessing by its own per-shard resumption), so a rerun finishes the rest.
-#   bench/so762_phones.sh [DATA]        DATA holds so762-dev/ and librispeech-1utt/ (default /work/shared/data)
+#   bench/so762_phones.sh [DATA]   DATA holds so762-dev/ and librispeech-1utt/ (default: $DATA, else ../shared/data
+#                                  relative to the repository root)
 # SEEDS (default "0 1") are the seeds of the SSL runs. Sequential on purpose: it is sized for a 2-core machine
 # (about 2 h 15 min with two seeds; docs/phones.md).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-DATA=${1:-/work/shared/data}
+DATA=${1:-${DATA:-../shared/data}}
 export PATH="$PWD/.venv/bin:$PATH" NPROC_PER_NODE=${NPROC_PER_NODE:-2}
 LOGS=runs/so762-logs
 SETS=shards/so762-train,shards/so762-dev,shards/libri1

@@ -25,8 +25,9 @@ from common import median_seconds, save
 
 from sse_dist.config import ExperimentConfig, TrainConfig, load
 from sse_dist.train import ds_config
-from sse_dist.train.loop import _to_device, loss_weights, param_groups
+from sse_dist.train.loop import param_groups, to_device
 from sse_dist.train.model import SpeakerEmbeddingModel
+from sse_dist.train.tasks import TASKS
 
 # On a GPU machine everything runs there, in the config's precision (bf16 autocast for the plain loop, the
 # engine's own bf16 for DeepSpeed) and with fused Adam where the config asks for it; on a CPU, in fp32.
@@ -50,7 +51,7 @@ def batch(cfg: TrainConfig, num_phones: int = 40) -> dict[str, torch.Tensor]:
 
 def model_for(cfg: TrainConfig) -> SpeakerEmbeddingModel:
     torch.manual_seed(0)
-    reconstruct = "reconstruction" in loss_weights(cfg)
+    reconstruct = "reconstruction" in TASKS[cfg.mode].weights(cfg)
     return SpeakerEmbeddingModel(cfg.model, 40, 40, 50 if cfg.mode != "ssl" else 0, reconstruct)
 
 
@@ -64,7 +65,10 @@ def deepspeed_step(cfg: TrainConfig, world: int):
     engine, *_ = deepspeed.initialize(
         model=model, model_parameters=param_groups(model, 0.01), config=ds_config.build(cfg, world)
     )
-    data, weights = _to_device(batch(cfg), engine.device, DTYPES[cfg.deepspeed.precision]), loss_weights(cfg)
+    data, weights = (
+        to_device(batch(cfg), engine.device, DTYPES[cfg.deepspeed.precision]),
+        TASKS[cfg.mode].weights(cfg),
+    )
 
     def step() -> None:
         parts = engine(**data)
@@ -82,7 +86,7 @@ def torch_step(cfg: TrainConfig):
     sched = torch.optim.lr_scheduler.LambdaLR(
         opt, lambda s: min(1.0, (s + 1) / max(cfg.optim.warmup_steps, 1))
     )
-    data, weights = _to_device(batch(cfg), DEVICE, torch.float32), loss_weights(cfg)
+    data, weights = to_device(batch(cfg), DEVICE, torch.float32), TASKS[cfg.mode].weights(cfg)
     bf16 = CUDA and cfg.deepspeed.precision == "bf16"
 
     def step() -> None:

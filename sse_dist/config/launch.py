@@ -1,4 +1,5 @@
-"""Kubernetes launch configuration (``launch.*``): the PyTorchJob of ``train`` and the RayJob of ``preprocess``."""
+"""Kubernetes launch configuration (``launch.*``): the TrainJob (or PyTorchJob) of ``train`` and the RayJob of
+``preprocess``."""
 
 from __future__ import annotations
 
@@ -10,7 +11,10 @@ from .loader import require
 
 _QUANTITY = re.compile(r"^[0-9]+(\.[0-9]+)?(Ki|Mi|Gi|Ti|k|M|G|T)?$")
 _DNS1035 = re.compile(r"^[a-z]([-a-z0-9]*[a-z0-9])?$")
+_DNS1123 = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+RUNTIME_METRICS_RANKS = 8
+"""Ranks per node whose exporter ports ``sse-dist-torch`` (``k8s/base/trainingruntime.yaml``) declares."""
 # Credentials reach pods only through the S3 Secret (by reference), never as plain values in a manifest.
 _SECRET_WORDS = ("SECRET", "PASSWORD", "TOKEN", "ACCESS_KEY", "CREDENTIAL")
 
@@ -22,7 +26,8 @@ def _require_quantity(value: str, name: str) -> None:
 @dataclass
 class TrainLaunchConfig:
     nodes: int = 1
-    """Pods (nodes) of the PyTorchJob: one Master and ``nodes - 1`` Workers, one torchrun per pod."""
+    """Pods (nodes) of the training job, one torchrun per pod (a TrainJob's ``numNodes``; a PyTorchJob's Master
+    and ``nodes - 1`` Workers)."""
     gpus_per_node: int = 0
     """GPUs each pod requests (``nvidia.com/gpu``); 0 trains on CPUs."""
     procs_per_node: int = 0
@@ -37,23 +42,34 @@ class TrainLaunchConfig:
     """Size of each pod's local ``/scratch`` volume, where checkpoints are staged before upload."""
     min_nodes: int = 0
     """Elastic training: fewest pods the job may shrink to (torchrun ``--nnodes min:max``); 0 is a fixed-size
-    job. Needs ``train.deepspeed.zero_stage: 0``: DeepSpeed cannot re-partition ZeRO-1/2 optimizer state for
-    another world size."""
+    job. PyTorchJob only (Trainer v2 has no elastic policy), and needs ``train.deepspeed.zero_stage: 0``:
+    DeepSpeed cannot re-partition ZeRO-1/2 optimizer state for another world size."""
     max_nodes: int = 0
     """Elastic training: most pods the job may grow to (0: ``nodes``)."""
     restart_policy: Literal["OnFailure", "ExitCode", "Never"] = "OnFailure"
-    """What the training operator does with a failed pod; the restarted pod resumes from the latest checkpoint."""
+    """PyTorchJob: what the training operator does with a failed pod; the restarted pod resumes from the latest
+    checkpoint. (A TrainJob's restarts are its TrainingRuntime's: the whole JobSet is recreated.)"""
     backoff_limit: int = 3
-    """Pod restarts before the whole job is marked failed."""
+    """PyTorchJob: pod restarts before the whole job is marked failed. (A TrainJob: the TrainingRuntime's
+    ``failurePolicy.maxRestarts``, 3 in ``k8s/base/trainingruntime.yaml``.)"""
     max_restarts: int = 3
     """Restarts of the worker group by torchrun inside a pod (after a rank died) before the pod fails."""
     rdzv_port: int = 29400
     """Port of the c10d rendezvous store, hosted by the first pod."""
     active_deadline_seconds: int = 0
     """Seconds the job may run before it is stopped (0: no limit)."""
+    runtime: str = "sse-dist-torch"
+    """TrainJob: the TrainingRuntime (in the job's namespace) it runs on; ``k8s/base`` installs
+    ``sse-dist-torch``, Kubeflow's stock ``torch-distributed`` plus what a TrainJob cannot set per job."""
+
+    def ranks_per_node(self) -> int:
+        return self.procs_per_node or self.gpus_per_node or 1
 
     def validate(self) -> None:
         require(self.nodes >= 1, "nodes", "must be >= 1")
+        require(
+            bool(_DNS1123.match(self.runtime)), "runtime", "must name a TrainingRuntime (a DNS-1123 name)"
+        )
         for name in (
             "gpus_per_node",
             "procs_per_node",
@@ -120,8 +136,8 @@ class RayLaunchConfig:
 @dataclass
 class LaunchConfig:
     name: str = "sse-dist"
-    """Prefix of the Kubernetes objects: ``<name>-train`` (PyTorchJob), ``<name>-preprocess`` (RayJob), each
-    with a ``-config`` ConfigMap holding the resolved experiment config."""
+    """Prefix of the Kubernetes objects: ``<name>-train`` (TrainJob or PyTorchJob), ``<name>-preprocess``
+    (RayJob), each with a ``-config`` ConfigMap holding the resolved experiment config."""
     namespace: str = "sse-dist"
     """Namespace the jobs run in (``k8s/`` creates it, with the service account and the monitoring objects)."""
     image: str = "sse-dist:0.1.0"
@@ -149,12 +165,16 @@ class LaunchConfig:
     """Non-root user (and group) id the containers run as; the Dockerfile's ``UID`` build argument."""
     metrics_port: int = 9400
     """Port of the Prometheus exporters in the pods: the training ranks use it + local rank, the Ray driver it."""
-    kubernetes_version: str = "1.30"
+    train_api: Literal["trainjob", "pytorchjob"] = "trainjob"
+    """Kubernetes API of the training job: ``trainjob``, a Kubeflow Trainer v2 ``TrainJob``
+    (trainer.kubeflow.org/v1alpha1, what a cluster set up today runs), or ``pytorchjob``, a training operator
+    v1 ``PyTorchJob`` (kubeflow.org/v1, for clusters still on that operator; it also offers elastic training)."""
+    kubernetes_version: str = "1.31"
     """Kubernetes API version the rendered manifests are validated against."""
     output: str = "runs/k8s"
     """Folder ``--dry-run`` writes the manifests to (one subfolder per job)."""
     train: TrainLaunchConfig = field(default_factory=TrainLaunchConfig)
-    """The training PyTorchJob."""
+    """The training job (TrainJob or PyTorchJob)."""
     preprocess: RayLaunchConfig = field(default_factory=RayLaunchConfig)
     """The preprocessing RayJob."""
 
@@ -181,3 +201,36 @@ class LaunchConfig:
                 "tolerations",
                 f"{item!r} is not key[=value]:NoSchedule|PreferNoSchedule|NoExecute",
             )
+        if self.train_api == "trainjob":
+            self._check_trainjob()
+
+    def _check_trainjob(self) -> None:
+        """Refuse what a TrainJob cannot set per job: Trainer v2 (v1alpha1) patches a runtime's volumes, labels,
+        security contexts, placement and env only; ports, image pull policy, priority and the restart policy
+        stay the TrainingRuntime's, and it has no elastic policy."""
+        t, default, default_train = self.train, LaunchConfig(), TrainLaunchConfig()
+        require(
+            not (t.min_nodes or t.max_nodes),
+            "train.min_nodes",
+            "elastic training needs train_api: pytorchjob (Kubeflow Trainer v2 has no elastic policy)",
+        )
+        for name in ("restart_policy", "backoff_limit"):
+            require(
+                getattr(t, name) == getattr(default_train, name),
+                f"train.{name}",
+                "a TrainJob's restarts are its TrainingRuntime's failurePolicy (k8s/base/trainingruntime.yaml); "
+                "this field is for train_api: pytorchjob",
+            )
+        for name in ("metrics_port", "image_pull_policy", "priority_class"):
+            require(
+                getattr(self, name) == getattr(default, name),
+                name,
+                "set in the TrainingRuntime for a TrainJob (k8s/base/trainingruntime.yaml), not per job",
+            )
+        ranks = t.ranks_per_node()
+        require(
+            ranks <= RUNTIME_METRICS_RANKS,
+            "train.procs_per_node",
+            f"{ranks} ranks per node, but the TrainingRuntime declares exporter ports for "
+            f"{RUNTIME_METRICS_RANKS} (k8s/base/trainingruntime.yaml)",
+        )

@@ -1,10 +1,11 @@
 """``sse-dist launch``: render a stage's Kubernetes job from the experiment config, then write, create or follow it.
 
-    sse-dist launch preprocess|train --config FILE [--dry-run | --apply] [--namespace NS] [--LAUNCH_FIELD VALUE]
+    sse-dist launch preprocess|train --config FILE [--dry-run | --apply [--server-dry-run]] [--LAUNCH_FIELD VALUE]
     sse-dist launch status|logs preprocess|train --config FILE [--follow]
 
 Every manifest is validated offline before it is written or sent. ``--dry-run`` (the default) writes them under
-``launch.output``; ``--apply`` creates them in the current kubeconfig context.
+``launch.output``; ``--apply`` creates them in the current kubeconfig context; ``--apply --server-dry-run`` has
+that cluster's API server check them (its CRDs, its admission webhooks) without creating anything.
 """
 
 from __future__ import annotations
@@ -23,7 +24,8 @@ ACTIONS = (*JOBS, "status", "logs")
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.usage = (
-        "sse-dist launch {preprocess,train} [--dry-run | --apply] [--config FILE ...] [--FIELD VALUE ...]\n"
+        "sse-dist launch {preprocess,train} [--dry-run | --apply [--server-dry-run]] [--config FILE ...] "
+        "[--FIELD VALUE ...]\n"
         "       sse-dist launch {status,logs} {preprocess,train} [--follow] [--config FILE ...]"
     )
     p.add_argument("action", choices=ACTIONS, help="render a stage's job, or follow one (status, logs)")
@@ -33,6 +35,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     mode = p.add_mutually_exclusive_group()
     mode.add_argument("--dry-run", action="store_true", help="write the manifests (the default)")
     mode.add_argument("--apply", action="store_true", help="create the job in the current kubeconfig context")
+    p.add_argument(
+        "--server-dry-run",
+        action="store_true",
+        help="with --apply: the API server validates and admits the objects (dryRun=All) and creates nothing",
+    )
     p.add_argument("--follow", action="store_true", help="logs: keep streaming")
 
 
@@ -73,7 +80,7 @@ def _follow(args: argparse.Namespace, cfg: ExperimentConfig) -> dict[str, Any]:
     if args.job is None:
         raise ValueError(f"launch {args.action}: name the job (preprocess or train)")
     name = render.job_name(cfg, args.job)
-    kind = render.STAGES[args.job].KIND
+    kind = render.job_module(cfg, args.job).KIND
     api = cluster.connect()
     if args.action == "status":
         return cluster.status(api, kind, cfg.launch.namespace, name)
@@ -85,11 +92,15 @@ def run(args: argparse.Namespace, cfg: ExperimentConfig) -> dict[str, Any]:
         return _follow(args, cfg)
     from . import render, validate
 
+    if args.server_dry_run and not args.apply:
+        raise ValueError("launch: --server-dry-run goes with --apply (it sends the objects to the cluster)")
     objs = render.render(cfg, args.action)
     version = validate.validate_all(objs, cfg.launch.kubernetes_version)
     if args.apply:
         from . import cluster
 
-        return {"created": cluster.apply(cluster.connect(), objs), "validated_against": version}
+        sent = cluster.apply(cluster.connect(), objs, dry_run=args.server_dry_run)
+        key = "accepted_by_server_dry_run" if args.server_dry_run else "created"
+        return {key: sent, "validated_against": version}
     folder = os.path.join(cfg.launch.output, render.job_name(cfg, args.action))
     return {"written": write(objs, folder), "validated_against": version}

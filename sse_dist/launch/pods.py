@@ -16,6 +16,9 @@ SCRATCH = "/scratch"
 PART_OF = "sse-dist"
 METRICS_PORT_NAME = "sse-metrics-{}"
 """Container port of the exporter of local rank r; the PodMonitor keeps ports named like this."""
+RANKS_LABEL = "sse-dist.io/ranks-per-node"
+"""Pod label of a pod that declares more exporter ports than it runs ranks (a TrainJob's, whose runtime declares
+8): the PodMonitor keeps the ports of ranks below it."""
 S3_KEYS = ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY")
 Obj = dict[str, Any]
 
@@ -104,22 +107,19 @@ def _toleration(item: str) -> Obj:
     return {"key": key, "operator": "Exists", "effect": effect}
 
 
-def pod_spec(cfg: LaunchConfig, containers: list[Obj], vols: list[Obj], **fields: Any) -> Obj:
-    spec: Obj = {
-        "serviceAccountName": cfg.service_account,
-        # The job pods never call the Kubernetes API: no token is mounted.
-        "automountServiceAccountToken": False,
-        "securityContext": {
-            "runAsNonRoot": True,
-            "runAsUser": cfg.run_as_user,
-            "runAsGroup": cfg.run_as_user,
-            "fsGroup": cfg.run_as_user,
-            "seccompProfile": {"type": "RuntimeDefault"},
-        },
-        "containers": containers,
-        **({"volumes": vols} if vols else {}),
-        **fields,
+def pod_security(cfg: LaunchConfig) -> Obj:
+    return {
+        "runAsNonRoot": True,
+        "runAsUser": cfg.run_as_user,
+        "runAsGroup": cfg.run_as_user,
+        "fsGroup": cfg.run_as_user,
+        "seccompProfile": {"type": "RuntimeDefault"},
     }
+
+
+def placement(cfg: LaunchConfig) -> Obj:
+    """Node selector, tolerations, priority and pull secret: the pod spec fields set only when configured."""
+    spec: Obj = {}
     if cfg.node_selector:
         spec["nodeSelector"] = dict(item.split("=", 1) for item in cfg.node_selector)
     if cfg.tolerations:
@@ -129,6 +129,19 @@ def pod_spec(cfg: LaunchConfig, containers: list[Obj], vols: list[Obj], **fields
     if cfg.image_pull_secret:
         spec["imagePullSecrets"] = [{"name": cfg.image_pull_secret}]
     return spec
+
+
+def pod_spec(cfg: LaunchConfig, containers: list[Obj], vols: list[Obj], **fields: Any) -> Obj:
+    return {
+        "serviceAccountName": cfg.service_account,
+        # The job pods never call the Kubernetes API: no token is mounted.
+        "automountServiceAccountToken": False,
+        "securityContext": pod_security(cfg),
+        "containers": containers,
+        **({"volumes": vols} if vols else {}),
+        **fields,
+        **placement(cfg),
+    }
 
 
 def template(job: str, component: str, spec: Obj) -> Obj:

@@ -8,13 +8,23 @@ network, checkpoint staging on the pod's scratch volume, resuming after a pod re
 from __future__ import annotations
 
 from dataclasses import replace
+from types import ModuleType
 
 from .. import storage
 from ..config import ConfigError, ExperimentConfig, MetricsConfig, dump_yaml
-from . import pods, ray_job, train_job
+from . import pods, pytorch_job, ray_job, train_job, trainjob
 from .pods import Obj
 
-STAGES = {"preprocess": ray_job, "train": train_job}
+STAGES = ("preprocess", "train")
+TRAIN_APIS = {"trainjob": trainjob, "pytorchjob": pytorch_job}
+JOB_MODULES = (ray_job, *TRAIN_APIS.values())
+
+
+def job_module(cfg: ExperimentConfig, stage: str) -> ModuleType:
+    """The renderer of ``stage``'s job: the RayJob, or the training job of ``launch.train_api``."""
+    if stage not in STAGES:
+        raise ValueError(f"launch: no Kubernetes job for stage {stage!r} (one of {list(STAGES)})")
+    return ray_job if stage == "preprocess" else TRAIN_APIS[cfg.launch.train_api]
 
 
 def job_name(cfg: ExperimentConfig, stage: str) -> str:
@@ -76,8 +86,7 @@ def config_map(cfg: ExperimentConfig, stage: str, name: str) -> Obj:
 
 def render(cfg: ExperimentConfig, stage: str) -> list[Obj]:
     """The ConfigMap holding the resolved config, then the job that mounts it."""
-    if stage not in STAGES:
-        raise ValueError(f"launch: no Kubernetes job for stage {stage!r} (one of {sorted(STAGES)})")
+    module = job_module(cfg, stage)
     name = job_name(cfg, stage)
     cm = config_map(cfg, stage, name)
-    return [cm, STAGES[stage].render(cfg, name, cm["metadata"]["name"])]
+    return [cm, module.render(cfg, name, cm["metadata"]["name"])]

@@ -21,6 +21,8 @@ from referencing import Registry, Resource
 SCHEMAS = resources.files(__package__) / "schemas"
 CRDS = {
     ("kubeflow.org/v1", "PyTorchJob"): "pytorchjob.json",
+    ("trainer.kubeflow.org/v1alpha1", "TrainJob"): "trainjob.json",
+    ("trainer.kubeflow.org/v1alpha1", "TrainingRuntime"): "trainingruntime.json",
     ("ray.io/v1", "RayJob"): "rayjob.json",
     ("monitoring.coreos.com/v1", "PodMonitor"): "podmonitor.json",
     ("monitoring.coreos.com/v1", "PrometheusRule"): "prometheusrule.json",
@@ -31,13 +33,29 @@ class ManifestError(ValueError):
     """A manifest that a cluster would refuse; the message names the object and the offending field."""
 
 
+# The grammar of resource.Quantity's parser. kubernetes-validate's definitions accept any string as a quantity;
+# the API server (and every CRD schema, through controller-gen) refuses "64 Gi" or "8-X".
+QUANTITY = {
+    "oneOf": [
+        {
+            "type": "string",
+            "pattern": r"^(\+|-)?(([0-9]+(\.[0-9]*)?)|(\.[0-9]+))(([KMGTPE]i)|[numkMGTPE]|([eE](\+|-)?(([0-9]+"
+            r"(\.[0-9]*)?)|(\.[0-9]+))))?$",
+        },
+        {"type": "number"},
+    ]
+}
+
+
 @functools.cache
 def _k8s_definitions(version: str) -> Resource:
     folder = resources.files(kubernetes_validate) / "kubernetes-json-schema" / f"v{version}.0-local-strict"
     try:
-        return Resource.from_contents(json.loads((folder / "_definitions.json").read_text()))
+        definitions = json.loads((folder / "_definitions.json").read_text())
     except FileNotFoundError:
         raise ManifestError(f"kubernetes-validate has no schemas for Kubernetes {version}") from None
+    definitions["$defs"]["io.k8s.apimachinery.pkg.api.resource.Quantity"] = QUANTITY
+    return Resource.from_contents(definitions)
 
 
 @functools.cache

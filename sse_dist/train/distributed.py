@@ -60,9 +60,9 @@ def init(backend: str, timeout_s: float = 600.0) -> World:
 
     ``timeout_s`` bounds every collective: a rank whose peer died (on another node, where no torchrun agent
     sees it) fails after that long instead of waiting for ever."""
-    if "RANK" in os.environ:
-        die_with_parent()
-    else:
+    if os.environ.get(AGENT_PID) or os.environ.get("TORCHELASTIC_RUN_ID"):
+        die_with_parent()  # started by a torchrun agent
+    if "RANK" not in os.environ:
         # No launcher: a one-process group, so the same code path runs everywhere.
         os.environ.update(RANK="0", WORLD_SIZE="1", LOCAL_RANK="0", MASTER_ADDR="127.0.0.1")
         os.environ.setdefault("MASTER_PORT", str(_free_port()))

@@ -1,10 +1,17 @@
-"""``sse-dist train``: the DeepSpeed training loop, identical on one CPU process and on N nodes x G GPUs."""
+"""``sse-dist train``: the DeepSpeed training loop, identical on one CPU process and on N nodes x G GPUs.
+
+``run`` is set-up (the mode's task, the shard sets, the engine, the loader), then optimizer steps, each followed
+by the logging window's and the checkpoint's turn when due, then the summary and the export. What differs
+between modes is data in ``tasks.TASKS``; nothing here names a mode.
+"""
 
 from __future__ import annotations
 
+import collections
 import logging
 import time
-from dataclasses import asdict
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import deepspeed
@@ -14,43 +21,13 @@ from tqdm import tqdm
 from .. import storage
 from ..config import TrainConfig, dump_yaml
 from ..metrics import TrainMetrics
-from ..shard.verify import require_labels
 from . import checkpoint, distributed, ds_config, history, lease
-from .data import FBANK, SKIP_REASONS, Corpus, build_loader, describe, field_summary
-from .model import PhoneClassifier, SpeakerEmbeddingModel
+from .data import SKIP_REASONS, Corpus, build_loader, describe
+from .tasks import TASKS, Task, export_meta, speaker_index
 
 log = logging.getLogger(__name__)
 
-
-def loss_weights(cfg: TrainConfig) -> dict[str, float]:
-    return {
-        "ssl": {"reconstruction": 1.0},
-        "supervised": {"cross_entropy": 1.0},
-        "multitask": {"cross_entropy": 1.0, "reconstruction": cfg.recon_weight},
-        "semi": {"cross_entropy": 1.0, "reconstruction": cfg.recon_weight},
-        "phones": {"phone_cross_entropy": 1.0},
-    }[cfg.mode]
-
-
-def speaker_index(cfg: TrainConfig, corpus: Corpus) -> dict[str, int]:
-    """Class index of every speaker whose label the mode may use (only the listed ones where
-    ``labelled_speakers`` is set: semi always, supervised and multitask optionally)."""
-    if cfg.mode in ("ssl", "phones"):
-        return {}
-    speakers = corpus.speakers
-    if cfg.mode == "supervised" and not cfg.labelled_speakers:
-        require_labels(cfg.shards)
-    if cfg.labelled_speakers:
-        listed = set(storage.read_bytes(cfg.labelled_speakers).decode("utf-8").split())
-        unknown = listed - set(speakers)
-        if unknown:
-            log.warning(
-                "%d labelled speakers are not in the shards, e.g. %s", len(unknown), sorted(unknown)[:3]
-            )
-        speakers = [s for s in speakers if s in listed]
-    if not speakers:
-        raise ValueError(f"train.mode={cfg.mode} needs speaker labels, but the shards have none")
-    return {s: i for i, s in enumerate(speakers)}
+DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
 
 
 def param_groups(model: torch.nn.Module, weight_decay: float) -> list[dict[str, Any]]:
@@ -61,11 +38,55 @@ def param_groups(model: torch.nn.Module, weight_decay: float) -> list[dict[str, 
 
 
 def build_model(cfg: TrainConfig, corpus: Corpus, num_speakers: int) -> torch.nn.Module:
-    torch.manual_seed(cfg.seed)
-    if cfg.mode == "phones":
-        return PhoneClassifier(cfg.model, corpus.feat_dim, corpus.num_phones)
-    reconstruct = "reconstruction" in loss_weights(cfg)
-    return SpeakerEmbeddingModel(cfg.model, corpus.feat_dim, corpus.num_phones, num_speakers, reconstruct)
+    """The mode's model, initialised from ``cfg.seed``."""
+    return TASKS[cfg.mode].model(cfg, corpus, num_speakers)
+
+
+def to_device(batch: dict[str, Any], device: torch.device, dtype: torch.dtype) -> dict[str, torch.Tensor]:
+    out = {k: batch[k].to(device, non_blocking=True) for k in ("source", "target", "phones", "labels")}
+    for k in ("source", "target", "phones"):
+        out[k] = out[k].to(dtype)
+    return out
+
+
+@dataclass
+class Run:
+    """What the steps share, built once by :func:`setup`."""
+
+    cfg: TrainConfig
+    task: Task
+    world: distributed.World
+    corpus: Corpus
+    engine: Any
+    store: checkpoint.Store
+    batches: Iterator[dict[str, Any]]
+    metrics: TrainMetrics
+    history_url: str
+    rows: list[dict[str, Any]]
+    """Logged windows, those of the run being resumed first."""
+    step: int
+    start_step: int
+    skipped: collections.Counter[str] = field(default_factory=collections.Counter)
+    """Utterances this rank's loader could not use, by reason."""
+
+    @property
+    def weights(self) -> dict[str, float]:
+        return self.task.weights(self.cfg)
+
+
+@dataclass
+class Window:
+    """Loss sums and samples since the last log line."""
+
+    sums: dict[str, float] = field(default_factory=dict)
+    micro_batches: int = 0
+    samples: int = 0
+    start: float = field(default_factory=time.perf_counter)
+
+    def add(self, parts: dict[str, torch.Tensor]) -> None:
+        for k, v in parts.items():
+            self.sums[k] = self.sums.get(k, 0.0) + float(v.detach())
+        self.micro_batches += 1
 
 
 def _write_run_files(cfg: TrainConfig, corpus: Corpus, ds: dict[str, Any], world: int) -> None:
@@ -75,43 +96,14 @@ def _write_run_files(cfg: TrainConfig, corpus: Corpus, ds: dict[str, Any], world
     storage.write_json(storage.join(cfg.output, "corpus.json"), {**info, "shards": len(corpus.shards)})
 
 
-def _to_device(batch: dict[str, Any], device: torch.device, dtype: torch.dtype) -> dict[str, torch.Tensor]:
-    out = {k: batch[k].to(device, non_blocking=True) for k in ("source", "target", "phones", "labels")}
-    for k in ("source", "target", "phones"):
-        out[k] = out[k].to(dtype)
-    return out
-
-
-def _export(cfg: TrainConfig, corpus: Corpus, model: torch.nn.Module, step: int) -> None:
-    meta = {
-        "model": asdict(cfg.model),
-        "feat_dim": corpus.feat_dim,
-        "data": {"vad": cfg.data.vad, "cmn_window": cfg.data.cmn_window},
-        "features": field_summary(cfg.shards[0], FBANK)["features"],
-        "step": step,
-        "mode": cfg.mode,
-    }
-    url = storage.join(cfg.output, "model.pt")
-    if cfg.mode != "phones":
-        checkpoint.export(url, model.extractor, meta)
-        return
-    labels = field_summary(cfg.shards[0], cfg.phones_field)
-    meta |= {"num_classes": corpus.num_phones, "labels": {k: labels[k] for k in ("field", "source", "form")}}
-    checkpoint.export(url, model, meta, checkpoint.PHONE_EXPORT_FORMAT)
-
-
-def run(cfg: TrainConfig) -> dict[str, Any]:
+def setup(cfg: TrainConfig) -> Run:
+    """Join the process group, build the mode's model in a DeepSpeed engine, resume, and open the loader."""
     world = distributed.init(cfg.deepspeed.backend, cfg.deepspeed.timeout_s)
-    with lease.hold_run(cfg.output, world):  # one writer per run folder, taken before anything is written
-        return _train(cfg, world)
-
-
-def _train(cfg: TrainConfig, world: distributed.World) -> dict[str, Any]:
-    weights = loss_weights(cfg)
-    phones_field = cfg.phones_field if "reconstruction" in weights or cfg.mode == "phones" else ""
+    task = TASKS[cfg.mode]
+    phones_field = task.phones_field(cfg)
     corpus = describe(cfg.shards, phones_field)
     spk2idx = speaker_index(cfg, corpus)
-    model = build_model(cfg, corpus, len(spk2idx))
+    model = task.model(cfg, corpus, len(spk2idx))
     ds = ds_config.build(cfg, world.size)
     engine, _, _, _ = deepspeed.initialize(
         model=model, model_parameters=param_groups(model, cfg.optim.weight_decay), config=ds
@@ -129,81 +121,114 @@ def _train(cfg: TrainConfig, world: distributed.World) -> dict[str, Any]:
     # A resumed run draws a fresh data order rather than replaying the one it already trained on.
     loader = build_loader(
         corpus, cfg.data, phones_field, cfg.deepspeed.micro_batch, (cfg.steps - step) * ga, spk2idx,
-        seed=cfg.seed + 7919 * step, chunks=cfg.mode == "phones",
+        seed=cfg.seed + 7919 * step, chunks=task.segments == "chunks",
     )  # fmt: skip
     metrics = TrainMetrics(cfg.metrics, world.rank, world.local_rank)
-    dtype = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}[cfg.deepspeed.precision]
-    hist_url = storage.join(cfg.output, "history.jsonl")
-    rows = history.read(hist_url) if cfg.resume and storage.exists(hist_url) else []
+    history_url = storage.join(cfg.output, "history.jsonl")
+    rows = history.read(history_url) if cfg.resume and storage.exists(history_url) else []
     rows = [r for r in rows if r["step"] <= step]
-    skipped_total = dict.fromkeys(SKIP_REASONS, 0)
-    window: dict[str, float] = {}
-    window_n, window_samples, window_start = 0, 0, time.perf_counter()
-    start_step, t_start = step, time.perf_counter()
-    batches = iter(loader)
-    bar = tqdm(total=cfg.steps, initial=step, desc="train", unit="step", disable=world.rank != 0)
-    while step < cfg.steps:
-        t0 = time.perf_counter()
-        wait = 0.0
-        for _ in range(ga):
-            tw = time.perf_counter()
-            batch = next(batches)
-            wait += time.perf_counter() - tw
-            for reason, n in batch["skipped"].items():
-                skipped_total[reason] += n
-            parts = engine(**_to_device(batch, world.device, dtype))
-            loss = sum(w * parts[k] for k, w in weights.items())
-            engine.backward(loss)
-            engine.step()
-            for k, v in parts.items():
-                window[k] = window.get(k, 0.0) + float(v.detach())
-            window_n += 1
-        step += 1
-        n_samples = cfg.deepspeed.micro_batch * ga
-        window_samples += n_samples
-        frames = n_samples * (
-            cfg.data.source_frames + (cfg.data.target_frames if cfg.mode != "phones" else 0)
-        )
-        metrics.step(time.perf_counter() - t0, wait, n_samples, frames, batch["skipped"], step)
-        bar.update(1)
-        if step % cfg.log_every == 0 or step == cfg.steps:
-            means = distributed.mean_across_ranks({k: v / window_n for k, v in window.items()}, world.device)
-            rate = window_samples * world.size / (time.perf_counter() - window_start)
-            lr = engine.get_lr()[0]
-            metrics.log(means, lr, rate / world.size, rate / world.size * frames / n_samples)
-            rows.append({"step": step, **means, "lr": lr, "samples_per_second": rate})
-            bar.set_postfix({k[:5]: f"{v:.3f}" for k, v in means.items()})
-            window, window_n, window_samples, window_start = {}, 0, 0, time.perf_counter()
-            if world.rank == 0:
-                history.write(hist_url, rows)
-        if step % cfg.checkpoint_every == 0 or step == cfg.steps:
-            tc = time.perf_counter()
-            checkpoint.save(engine, store, step, cfg.keep_checkpoints)
-            metrics.checkpoint_time.labels(**metrics.labels).observe(time.perf_counter() - tc)
-    bar.close()
-    skipped = dict(
-        zip(SKIP_REASONS, distributed.sum_across_ranks(list(skipped_total.values()), world.device))
-    )
+    return Run(
+        cfg, task, world, corpus, engine, store, iter(loader), metrics, history_url, rows,
+        step, step,
+    )  # fmt: skip
+
+
+def train_step(run: Run, window: Window) -> None:
+    """One optimizer step: ``grad_accum`` micro-batches forward and backward (DeepSpeed steps the optimizer on
+    the last); the skips of every micro-batch are counted, not only the last one's."""
+    cfg, engine = run.cfg, run.engine
+    weights, dtype = run.weights, DTYPES[cfg.deepspeed.precision]
+    t0, wait = time.perf_counter(), 0.0
+    skipped: collections.Counter[str] = collections.Counter()
+    for _ in range(cfg.deepspeed.grad_accum):
+        tw = time.perf_counter()
+        batch = next(run.batches)
+        wait += time.perf_counter() - tw
+        skipped.update(batch["skipped"])
+        parts = engine(**to_device(batch, run.world.device, dtype))
+        engine.backward(sum(w * parts[k] for k, w in weights.items()))
+        engine.step()
+        window.add(parts)
+    run.step += 1
+    run.skipped.update(skipped)
+    samples = cfg.deepspeed.micro_batch * cfg.deepspeed.grad_accum
+    window.samples += samples
+    frames = samples * run.task.frames_per_sample(cfg.data)
+    run.metrics.step(time.perf_counter() - t0, wait, samples, frames, dict(skipped), run.step)
+
+
+def log_window(run: Run, window: Window, bar: tqdm) -> None:
+    """Losses averaged over the window and the ranks, throughput; appended to the history (rank 0 writes it)."""
+    world = run.world
+    means = {k: v / window.micro_batches for k, v in window.sums.items()}
+    means = distributed.mean_across_ranks(means, world.device)
+    rate = window.samples * world.size / (time.perf_counter() - window.start)
+    lr = run.engine.get_lr()[0]
+    per_rank = rate / world.size
+    run.metrics.log(means, lr, per_rank, per_rank * run.task.frames_per_sample(run.cfg.data))
+    run.rows.append({"step": run.step, **means, "lr": lr, "samples_per_second": rate})
+    bar.set_postfix({k[:5]: f"{v:.3f}" for k, v in means.items()})
+    if world.rank == 0:
+        history.write(run.history_url, run.rows)
+
+
+def save_checkpoint(run: Run) -> None:
+    t0 = time.perf_counter()
+    checkpoint.save(run.engine, run.store, run.step, run.cfg.keep_checkpoints)
+    run.metrics.checkpoint_time.labels(**run.metrics.labels).observe(time.perf_counter() - t0)
+
+
+def finish(run: Run, seconds: float) -> dict[str, Any]:
+    """The run's summary (skips summed over the ranks); rank 0 exports the model and writes the summary."""
+    cfg, world = run.cfg, run.world
+    totals = distributed.sum_across_ranks([run.skipped[k] for k in SKIP_REASONS], world.device)
     summary = {
         "mode": cfg.mode,
-        "steps": step,
-        "steps_this_run": step - start_step,
+        "steps": run.step,
+        "steps_this_run": run.step - run.start_step,
         "world_size": world.size,
-        "samples": (step - start_step) * cfg.deepspeed.micro_batch * ga * world.size,
-        "skipped_utterances": {k: int(v) for k, v in skipped.items()},
-        "seconds": time.perf_counter() - t_start,
-        "final": rows[-1] if rows else {},
+        "samples": (run.step - run.start_step)
+        * cfg.deepspeed.micro_batch
+        * cfg.deepspeed.grad_accum
+        * world.size,
+        "skipped_utterances": {k: int(v) for k, v in zip(SKIP_REASONS, totals)},
+        "seconds": seconds,
+        "final": run.rows[-1] if run.rows else {},
     }
     if world.rank == 0:
-        _export(cfg, corpus, engine.module, step)
-        history.plot(storage.join(cfg.output, "loss.png"), rows, f"{cfg.mode} training, {world.size} rank(s)")
-        storage.write_json(storage.join(cfg.output, "summary.json"), summary)
-        log.info(
-            "trained to step %d in %.1f s; skipped %s",
-            step,
-            summary["seconds"],
-            summary["skipped_utterances"],
+        meta = export_meta(cfg, run.corpus, run.step)
+        run.task.export(storage.join(cfg.output, "model.pt"), cfg, run.corpus, run.engine.module, meta)
+        history.plot(
+            storage.join(cfg.output, "loss.png"), run.rows, f"{cfg.mode} training, {world.size} rank(s)"
         )
-    metrics.close()
+        storage.write_json(storage.join(cfg.output, "summary.json"), summary)
+        log.info("trained to step %d in %.1f s; skipped %s", run.step, seconds, summary["skipped_utterances"])
+    return summary
+
+
+def run(cfg: TrainConfig) -> dict[str, Any]:
+    world = distributed.init(
+        cfg.deepspeed.backend, cfg.deepspeed.timeout_s
+    )  # setup's own call is then a no-op
+    with lease.hold_run(cfg.output, world):  # one writer per run folder, taken before anything is written
+        return _train(cfg)
+
+
+def _train(cfg: TrainConfig) -> dict[str, Any]:
+    state = setup(cfg)
+    t_start = time.perf_counter()
+    window = Window()
+    bar = tqdm(total=cfg.steps, initial=state.step, desc="train", unit="step", disable=state.world.rank != 0)
+    while state.step < cfg.steps:
+        train_step(state, window)
+        bar.update(1)
+        if state.step % cfg.log_every == 0 or state.step == cfg.steps:
+            log_window(state, window, bar)
+            window = Window()
+        if state.step % cfg.checkpoint_every == 0 or state.step == cfg.steps:
+            save_checkpoint(state)
+    bar.close()
+    summary = finish(state, time.perf_counter() - t_start)
+    state.metrics.close()
     distributed.shutdown()
     return summary

@@ -1,4 +1,5 @@
-"""``sse-dist launch ... --dry-run``: manifests rendered from the experiment config, validated offline."""
+"""``sse-dist launch ... --dry-run``: manifests rendered from the experiment config, validated offline against
+the built-in schemas (the operators' own CRDs: test_launch_crds.py)."""
 
 import copy
 from pathlib import Path
@@ -12,11 +13,14 @@ from sse_dist.launch import pods, render, validate
 
 REPO = Path(__file__).resolve().parents[2]
 CLUSTER = str(REPO / "configs" / "cluster-4x8.yaml")
-K8S = "1.30"
+K8S = "1.31"
 
 
 def _cfg(*overrides):
     return load(ExperimentConfig, [CLUSTER], list(overrides))
+
+
+PYTORCHJOB = "launch.train_api=pytorchjob"
 
 
 def _env(container):
@@ -31,15 +35,72 @@ def test_cli_dry_run_writes_valid_manifests_for_a_4x8_job(tmp_path, capsys):
         "ssl-4x8-preprocess/00-configmap.yaml",
         "ssl-4x8-preprocess/01-rayjob.yaml",
         "ssl-4x8-train/00-configmap.yaml",
-        "ssl-4x8-train/01-pytorchjob.yaml",
+        "ssl-4x8-train/01-trainjob.yaml",
     ]
     for path in tmp_path.rglob("*.yaml"):  # what was written is what was validated
         validate.validate(yaml.safe_load(path.read_text()), K8S)
-    assert '"validated_against": "1.30"' in capsys.readouterr().out
+    assert '"validated_against": "1.31"' in capsys.readouterr().out
+
+
+def test_trainjob_runs_torchrun_on_4_nodes_x_8_gpus():
+    cm, job = render.render(_cfg(), "train")
+    validate.validate_all([cm, job], K8S)
+    assert job["spec"]["runtimeRef"] == {
+        "apiGroup": "trainer.kubeflow.org", "kind": "TrainingRuntime", "name": "sse-dist-torch",
+    }  # fmt: skip
+    trainer = job["spec"]["trainer"]
+    assert (trainer["numNodes"], trainer["numProcPerNode"]) == (4, 8)
+    assert trainer["image"] == "registry.example.com/speech/sse-dist:0.1.0"
+    assert trainer["args"] == ["train", "--config", pods.CONFIG_FILE] and "command" not in trainer
+    env = {e["name"]: e.get("value", e.get("valueFrom")) for e in trainer["env"]}
+    assert env["NNODES"] == "4" and env["NPROC_PER_NODE"] == "8" and env["RDZV_ID"] == "ssl-4x8-train"
+    # Pod 0 of replicated Job "node", under the JobSet's headless service (named like the job).
+    assert env["RDZV_ENDPOINT"] == "ssl-4x8-train-node-0-0.ssl-4x8-train:29400"
+    assert not any(name.startswith("PET_") for name in env)  # Trainer's own; it refuses them in trainer.env
+    assert env["AWS_SECRET_ACCESS_KEY"] == {
+        "secretKeyRef": {"name": "sse-dist-s3", "key": "AWS_SECRET_ACCESS_KEY"}
+    }
+    res = trainer["resourcesPerNode"]
+    assert res["limits"]["nvidia.com/gpu"] == "8" and res["requests"] == res["limits"]
+    (patch,) = job["spec"]["runtimePatches"]
+    (node,) = patch["trainingRuntimeSpec"]["template"]["spec"]["replicatedJobs"]
+    assert node["name"] == "node"
+    pod = node["template"]["spec"]["template"]
+    # What the PodMonitor selects and copies, and which of the runtime's 8 exporter ports it keeps.
+    assert pod["metadata"]["labels"] == {**pods.labels("ssl-4x8-train", "train"), pods.RANKS_LABEL: "8"}
+    spec = pod["spec"]
+    assert spec["serviceAccountName"] == "sse-dist" and spec["securityContext"]["runAsNonRoot"]
+    (c,) = spec["containers"]
+    assert c["name"] == "node" and c["securityContext"]["allowPrivilegeEscalation"] is False
+    assert {m["mountPath"] for m in c["volumeMounts"]} == {pods.CONFIG_DIR, "/dev/shm", pods.SCRATCH}
+    volumes = {v["name"]: v for v in spec["volumes"]}
+    assert volumes["dshm"]["emptyDir"] == {"medium": "Memory", "sizeLimit": "64Gi"}
+    assert volumes["config"]["configMap"]["name"] == cm["metadata"]["name"]
+    assert spec["tolerations"] == [{"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"}]
+
+
+@pytest.mark.parametrize(
+    ("override", "message"),
+    [
+        ("launch.train.min_nodes=2", "launch.train.min_nodes: elastic training needs train_api: pytorchjob"),
+        ("launch.train.backoff_limit=5", "launch.train.backoff_limit: a TrainJob's restarts are its"),
+        ("launch.train.restart_policy=Never", "launch.train.restart_policy: a TrainJob's restarts are its"),
+        ("launch.metrics_port=9500", "launch.metrics_port: set in the TrainingRuntime"),
+        ("launch.priority_class=high", "launch.priority_class: set in the TrainingRuntime"),
+        ("launch.image_pull_policy=Always", "launch.image_pull_policy: set in the TrainingRuntime"),
+        ("launch.train.procs_per_node=16", "launch.train.procs_per_node: 16 ranks per node, but the"),
+        ("launch.train.runtime=Not_A_Name", "launch.train.runtime: must name a TrainingRuntime"),
+    ],
+)
+def test_what_a_trainjob_cannot_set_per_job_is_refused_naming_the_field(override, message):
+    with pytest.raises(ConfigError, match=f"^{message}"):
+        _cfg(override)
+    if "runtime=" not in override:
+        _cfg(override, PYTORCHJOB)  # the PyTorchJob sets each of these per job
 
 
 def test_pytorchjob_runs_torchrun_on_4_nodes_x_8_gpus():
-    cm, job = render.render(_cfg(), "train")
+    cm, job = render.render(_cfg(PYTORCHJOB), "train")
     validate.validate_all([cm, job], K8S)
     replicas = job["spec"]["pytorchReplicaSpecs"]
     assert (replicas["Master"]["replicas"], replicas["Worker"]["replicas"]) == (1, 3)
@@ -95,17 +156,18 @@ def test_rayjob_has_cpu_workers_and_a_gpu_group_only_when_asked():
 
 
 def test_credentials_are_referenced_never_inlined():
-    for stage in ("train", "preprocess"):
-        text = yaml.safe_dump(render.render(_cfg(), stage))
+    for stage, overrides in (("train", []), ("train", [PYTORCHJOB]), ("preprocess", [])):
+        text = yaml.safe_dump(render.render(_cfg(*overrides), stage))
         assert "secretKeyRef" in text and "name: sse-dist-s3" in text
     with pytest.raises(ConfigError, match="launch.env: AWS_SECRET_ACCESS_KEY looks like a credential"):
         _cfg("launch.env=[AWS_SECRET_ACCESS_KEY=abc]")
 
 
 def test_elastic_job_needs_zero_stage_0_and_renders_worker_only_with_min_max():
+    elastic = ("launch.train.min_nodes=2", "launch.train.max_nodes=6", PYTORCHJOB)
     with pytest.raises(ConfigError, match="launch.train.min_nodes: elastic training needs .*zero_stage=0"):
-        render.render(_cfg("launch.train.min_nodes=2", "launch.train.max_nodes=6"), "train")
-    cfg = _cfg("launch.train.min_nodes=2", "launch.train.max_nodes=6", "train.deepspeed.zero_stage=0")
+        render.render(_cfg(*elastic), "train")
+    cfg = _cfg(*elastic, "train.deepspeed.zero_stage=0")
     _, job = render.render(cfg, "train")
     validate.validate(job, K8S)
     assert list(job["spec"]["pytorchReplicaSpecs"]) == ["Worker"]
@@ -147,6 +209,9 @@ def _rename(path, new):
 
 
 MASTER = ["spec", "pytorchReplicaSpecs", "Master"]
+TRAINER = ["spec", "trainer"]
+POD_PATCH = ["spec", "runtimePatches", 0, "trainingRuntimeSpec", "template", "spec", "replicatedJobs", 0]
+POD_PATCH += ["template", "spec", "template", "spec"]
 HEAD = ["spec", "rayClusterSpec", "headGroupSpec"]
 CONTAINER = ["template", "spec", "containers", 0]
 
@@ -154,23 +219,30 @@ CONTAINER = ["template", "spec", "containers", 0]
 @pytest.mark.parametrize(
     ("stage", "index", "mutate", "message"),
     [
-        ("train", 1, _rename(["spec", "runPolicy"], "runPolicies"), "'runPolicies' was unexpected"),
-        ("train", 1, _set([*MASTER, "replicas"], "1"), "'1' is not of type 'integer'"),
-        ("train", 1, _set([*MASTER, "replicas"], 2), "1 was expected"),
-        ("train", 1, _set([*MASTER, "restartPolicy"], "Sometimes"), "'Sometimes' is not one of"),
+        ("train", 1, _rename([*TRAINER, "numProcPerNode"], "nprocPerNode"), "'nprocPerNode' was unexpected"),
+        ("train", 1, _set([*TRAINER, "numNodes"], "4"), "'4' is not of type 'integer'"),
+        ("train", 1, _set([*TRAINER, "numProcPerNode"], 0), "0 is less than the minimum of 1"),
+        ("train", 1, _rename([*POD_PATCH, "volumes"], "volume"), "'volume' was unexpected"),
+        ("train", 1, _set([*POD_PATCH, "priorityClassName"], "high"), "'priorityClassName' was unexpected"),
+        ("train", 1, _set([*POD_PATCH, "containers", 0, "ports"], []), "'ports' was unexpected"),
+        ("train", 1, _set([*TRAINER, "env", 0, "name"], "PET_NNODES"), "should not be valid"),
+        ("train", 1, _set(["spec", "runtimeRef", "kind"], "Runtime"), "'Runtime' is not one of"),
+        ("pytorchjob", 1, _set([*MASTER, "replicas"], "1"), "'1' is not of type 'integer'"),
+        ("pytorchjob", 1, _set([*MASTER, "replicas"], 2), "1 was expected"),
+        ("pytorchjob", 1, _set([*MASTER, "restartPolicy"], "Sometimes"), "'Sometimes' is not one of"),
         (
-            "train",
+            "pytorchjob",
             1,
             _rename([*MASTER, *CONTAINER, "volumeMounts"], "volumeMount"),
             "'volumeMount' was unexpected",
         ),
         (
-            "train",
+            "pytorchjob",
             1,
             _set([*MASTER, *CONTAINER, "ports", 0, "containerPort"], "9400"),
             "not of type 'integer'",
         ),
-        ("train", 1, _set([*MASTER, *CONTAINER, "name"], "trainer"), "does not contain items matching"),
+        ("pytorchjob", 1, _set([*MASTER, *CONTAINER, "name"], "trainer"), "does not contain items matching"),
         ("preprocess", 1, _set([*HEAD, "rayStartParams", "num-cpus"], 0), "0 is not of type 'string'"),
         ("preprocess", 1, _rename(["spec", "entrypoint"], "entryPoint"), "'entryPoint' was unexpected"),
         (
@@ -185,7 +257,7 @@ CONTAINER = ["template", "spec", "containers", 0]
     ],
 )
 def test_a_misspelled_field_or_a_wrong_type_fails_validation(stage, index, mutate, message):
-    objs = render.render(_cfg(), stage)
+    objs = render.render(_cfg(PYTORCHJOB), "train") if stage == "pytorchjob" else render.render(_cfg(), stage)
     validate.validate(objs[index], K8S)
     bad = copy.deepcopy(objs[index])
     mutate(bad)
