@@ -81,3 +81,24 @@ def test_object_store_lease(s3_bucket, monkeypatch):
     with lease.hold(run), pytest.raises(lease.LeaseError, match="in use by pid"):
         lease.acquire(run)
     assert not storage.exists(f"{run}/{lease.LEASE}")
+
+
+def test_the_heartbeat_advances_and_a_holder_that_lost_its_lease_stops(tmp_path):
+    code = (
+        "import sys, time; from sse_dist.train import lease\n"
+        "lease.HEARTBEAT_S = 0.2\n"
+        "lease.acquire(sys.argv[1]); print('ok', flush=True); time.sleep(60)"
+    )
+    proc = subprocess.Popen([sys.executable, "-c", code, str(tmp_path)], stdout=subprocess.PIPE, text=True)
+    try:
+        for line in proc.stdout:
+            if line.strip() == "ok":
+                break
+        first = json.loads((tmp_path / lease.LEASE).read_text())["heartbeat"]
+        time.sleep(1.0)
+        assert json.loads((tmp_path / lease.LEASE).read_text())["heartbeat"] > first
+        _holder(tmp_path)  # another run took the lease over (as after a long suspension)
+        assert proc.wait(timeout=10) == -15  # SIGTERM: it stops rather than write beside the new holder
+    finally:
+        proc.kill()
+        proc.wait()
