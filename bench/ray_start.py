@@ -1,7 +1,8 @@
 """Local Ray start-ups on a busy machine: the failure rate of a plain ``ray.init`` and of
 ``preprocess.ray_start.start_local`` (patient waits, bounded retries), under the same load.
 
-    python bench/ray_start.py --starts 10 --burners 2      # -> bench/results/ray_start.json
+    python bench/ray_start.py --starts 8 --burners 2                             # -> bench/results/ray_start.json
+    python bench/ray_start.py --starts 5 --burners 6 --name ray_start-6burners
 
 Each start is a fresh driver process that starts a 2-CPU local cluster, runs one task and shuts down, while
 ``--burners`` processes spin on the CPU beside it. The two variants alternate, so load drifts hit both alike.
@@ -57,6 +58,7 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--starts", type=int, default=10, help="starts per variant")
     p.add_argument("--burners", type=int, default=2, help="CPU-spinning processes beside the starts")
+    p.add_argument("--name", default="ray_start", help="result file name in bench/results")
     args = p.parse_args()
     burners = [multiprocessing.Process(target=_burn, daemon=True) for _ in range(args.burners)]
     for b in burners:
@@ -80,7 +82,7 @@ def main() -> None:
         "listening": listen,
         "finished": time.strftime("%H:%M:%S"),
     }
-    save("ray_start", result)
+    save(args.name, result)
 
 
 if __name__ == "__main__":
