@@ -19,7 +19,7 @@ import torch
 from common import SHARED, median_seconds, save
 
 from sse_dist.config import FeatureConfig
-from sse_dist.preprocess.features import apply_cmn, energy_vad, fbank
+from sse_dist.frontend import apply_cmn, energy_vad, fbank
 
 
 def load_audio(limit: int) -> list[np.ndarray]:

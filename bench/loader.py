@@ -21,7 +21,8 @@ from common import save
 from train import timed, torch_step
 
 from sse_dist.config import DataConfig, ExperimentConfig, load
-from sse_dist.train.data import build_loader, describe
+from sse_dist.shard.fields import describe
+from sse_dist.train.data import build_loader
 
 
 def supply(shards: list[str], cfg, workers: int, batches: int) -> float:

@@ -24,9 +24,10 @@ import torch
 from common import median_seconds, save
 
 from sse_dist.config import ExperimentConfig, TrainConfig, load
+from sse_dist.models.xvector import SpeakerEmbeddingModel
 from sse_dist.train import ds_config
-from sse_dist.train.loop import param_groups, to_device
-from sse_dist.train.model import SpeakerEmbeddingModel
+from sse_dist.train.data import Batch
+from sse_dist.train.loop import param_groups
 from sse_dist.train.tasks import TASKS
 
 # On a GPU machine everything runs there, in the config's precision (bf16 autocast for the plain loop, the
@@ -36,17 +37,13 @@ DEVICE = torch.device("cuda" if CUDA else "cpu")
 DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
 
 
-def batch(cfg: TrainConfig, num_phones: int = 40) -> dict[str, torch.Tensor]:
+def batch(cfg: TrainConfig, num_phones: int = 40) -> Batch:
     b, d = cfg.deepspeed.micro_batch, 40
     g = torch.Generator().manual_seed(0)
-    return {
-        "source": torch.randn(b, cfg.data.source_frames, d, generator=g),
-        "target": torch.randn(b, cfg.data.target_frames, d, generator=g),
-        "phones": torch.eye(num_phones)[
-            torch.randint(0, num_phones, (b, cfg.data.target_frames), generator=g)
-        ],
-        "labels": torch.randint(0, 50, (b,), generator=g),
-    }
+    source = torch.randn(b, cfg.data.source_frames, d, generator=g)
+    target = torch.randn(b, cfg.data.target_frames, d, generator=g)
+    phones = torch.eye(num_phones)[torch.randint(0, num_phones, (b, cfg.data.target_frames), generator=g)]
+    return Batch(source, phones, torch.randint(0, 50, (b,), generator=g), target, {})
 
 
 def model_for(cfg: TrainConfig) -> SpeakerEmbeddingModel:
@@ -66,7 +63,7 @@ def deepspeed_step(cfg: TrainConfig, world: int):
         model=model, model_parameters=param_groups(model, 0.01), config=ds_config.build(cfg, world)
     )
     data, weights = (
-        to_device(batch(cfg), engine.device, DTYPES[cfg.deepspeed.precision]),
+        batch(cfg).inputs(engine.device, DTYPES[cfg.deepspeed.precision]),
         TASKS[cfg.mode].weights(cfg),
     )
 
@@ -86,7 +83,7 @@ def torch_step(cfg: TrainConfig):
     sched = torch.optim.lr_scheduler.LambdaLR(
         opt, lambda s: min(1.0, (s + 1) / max(cfg.optim.warmup_steps, 1))
     )
-    data, weights = to_device(batch(cfg), DEVICE, torch.float32), TASKS[cfg.mode].weights(cfg)
+    data, weights = batch(cfg).inputs(DEVICE, torch.float32), TASKS[cfg.mode].weights(cfg)
     bf16 = CUDA and cfg.deepspeed.precision == "bf16"
 
     def step() -> None:

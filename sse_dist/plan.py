@@ -147,7 +147,7 @@ def flops_per_frame(model: Any, source_frames: int, target_frames: int) -> float
 def train_settings(config: str) -> dict[str, float]:
     """Segment sizes, batch, parameters and FLOPs per frame of a config's model."""
     from .config import ExperimentConfig, load
-    from .train.model import SpeakerEmbeddingModel
+    from .models.xvector import SpeakerEmbeddingModel
 
     cfg = load(ExperimentConfig, [config]).train
     model = SpeakerEmbeddingModel(cfg.model, FEAT_DIM, FEAT_DIM, 0, True)

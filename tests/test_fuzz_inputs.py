@@ -26,12 +26,13 @@ import yaml
 
 from sse_dist import storage
 from sse_dist.config import ConfigError, DataConfig, ExperimentConfig, FeatureConfig, ShardConfig, load
-from sse_dist.preprocess.shard_task import FBANK, fbank_shard
+from sse_dist.preprocess.shard_task import fbank_shard
 from sse_dist.score.embeddings import Embeddings
 from sse_dist.score.trials import TrialsError, parse_trials, resolve
 from sse_dist.shard import format as fmt
 from sse_dist.shard import run as shard
-from sse_dist.train.data import open_shards, to_arrays
+from sse_dist.shard.fields import FBANK
+from sse_dist.train.data import Skipped, open_shards, to_arrays
 
 SR = 16000
 
@@ -262,7 +263,7 @@ def _field_set(tmp_path, feats_frames: int, phone_frames: int, phones_keys=("u0"
     return str(root / "fbank" / "000000.tar")
 
 
-def _loaded(url: str) -> list[dict]:
+def _loaded(url: str) -> list:
     return list(to_arrays(open_shards([{"url": url}], ["fbank", "phones"]), DataConfig(), "phones", {}))
 
 
@@ -278,7 +279,7 @@ def _loaded(url: str) -> list[dict]:
 def test_training_loader_counts_unusable_field_entries(frames, keys, skipped, tmp_path):
     out = _loaded(_field_set(tmp_path, *frames, phones_keys=keys))
     assert len(out) == 2  # every utterance comes out: used, or counted as skipped with its reason
-    assert [s["__skipped__"] for s in out if "__skipped__" in s] == skipped
+    assert [s.reason for s in out if isinstance(s, Skipped)] == skipped
 
 
 def test_training_loader_refuses_a_pickled_array(tmp_path):

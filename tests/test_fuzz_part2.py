@@ -19,6 +19,7 @@ import torch
 
 from sse_dist import cli, storage
 from sse_dist.config import ShardConfig, TrainConfig, dump_yaml
+from sse_dist.models import export
 from sse_dist.score.trials import TrialsError, parse_trials
 from sse_dist.shard import format as fmt
 from sse_dist.shard import run as shard
@@ -146,18 +147,18 @@ def _saved(obj) -> bytes:
     ("content", "message"),
     [
         (_saved({"x": _RunsCode()}), "refused by the weights-only load: it would load posix.system"),
-        (pickle.dumps({"format": checkpoint.EXPORT_FORMAT}), "refused by the weights-only load"),
+        (pickle.dumps({"format": export.EXPORT_FORMAT}), "refused by the weights-only load"),
         (b"not a model at all" * 10, "refused by the weights-only load|not a PyTorch model file"),
         (_saved([1, 2, 3]), "not an sse-dist export \\(holds a list"),
         (_saved({"weights": torch.zeros(2)}), "not an export of kind 'sse-dist/extractor' \\(format=None\\)"),
-        (_saved({"format": checkpoint.EXPORT_FORMAT}), "export of kind .* without a state_dict"),
+        (_saved({"format": export.EXPORT_FORMAT}), "export of kind .* without a state_dict"),
     ],
     ids=["code", "plain-pickle", "garbage", "a-list", "other-dict", "no-state-dict"],
 )
 def test_a_model_file_with_the_wrong_content_is_one_line_naming_it(content, message, tmp_path):
     (tmp_path / "model.pt").write_bytes(content)
     with pytest.raises(ValueError, match=f"model.pt: ({message})") as info:
-        checkpoint.load_export(str(tmp_path))
+        export.load_export(str(tmp_path))
     assert "\n" not in str(info.value) and "weights_only" not in str(info.value)
 
 

@@ -1,7 +1,8 @@
 """Typed experiment configuration (see :mod:`.schema`, :mod:`.train` and :mod:`.launch` for every field)."""
 
 from .launch import LaunchConfig
-from .loader import ConfigError, dump_yaml, field_docs, from_dict, load, to_dict, validate
+from .loader import ConfigError, dump_yaml, field_docs, from_dict, load, require_set, to_dict, validate
+from .metrics import MetricsConfig
 from .schema import (
     DemoConfig,
     EmbedConfig,
@@ -18,7 +19,6 @@ from .train import (
     DataConfig,
     DeepSpeedConfig,
     MaskAugmentConfig,
-    MetricsConfig,
     ModelConfig,
     NoiseAugmentConfig,
     OptimConfig,
@@ -52,6 +52,7 @@ __all__ = [
     "field_docs",
     "from_dict",
     "load",
+    "require_set",
     "to_dict",
     "validate",
 ]

@@ -32,6 +32,14 @@ def require(cond: bool, name: str, message: str) -> None:
         raise ConfigError(f"{name}: {message}")
 
 
+def require_set(section: Any, path: str, *names: str) -> None:
+    """A stage's run refuses to start without the fields it needs: the defaults leave inputs and outputs empty,
+    since one experiment file configures every stage and only the stage that runs needs its own."""
+    for name in names:
+        if not getattr(section, name):
+            raise ConfigError(f"{path}.{name}: must be set")
+
+
 @functools.cache
 def field_docs(cls: type) -> dict[str, str]:
     """The attribute docstrings of a dataclass (the string literal that follows each field)."""

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from .loader import require
+from .metrics import MetricsConfig
 
 
 @dataclass
@@ -185,17 +186,6 @@ class DeepSpeedConfig:
         require(self.grad_accum >= 1, "grad_accum", "must be >= 1")
         require(self.grad_clip >= 0, "grad_clip", "must be >= 0")
         require(self.timeout_s > 0, "timeout_s", "must be > 0")
-
-
-@dataclass
-class MetricsConfig:
-    address: str = "127.0.0.1"
-    """Address the Prometheus exporter binds (loopback by default; ``0.0.0.0`` in a pod)."""
-    port: int = 0
-    """Exporter port of local rank 0 (rank r uses port + r); 0 disables the exporter."""
-
-    def validate(self) -> None:
-        require(0 <= self.port < 65536, "port", "must be in [0, 65535]")
 
 
 @dataclass

@@ -30,8 +30,8 @@ import torch
 from torch import nn
 
 from .. import storage
-from ..preprocess.features import apply_cmn
-from ..train.model import Extractor
+from ..frontend import apply_cmn
+from ..models.xvector import Extractor
 
 log = logging.getLogger(__name__)
 

@@ -20,12 +20,12 @@ import torch
 from tqdm import tqdm
 
 from .. import storage
-from ..config import EmbedConfig, ModelConfig, TrainConfig, from_dict
-from ..preprocess.features import mfcc_from_fbank
+from ..config import ConfigError, EmbedConfig, ModelConfig, TrainConfig, from_dict, require_set, validate
+from ..frontend import mfcc_from_fbank
+from ..models.export import load_export
+from ..models.xvector import Extractor
 from ..shard import format as fmt
-from ..train.checkpoint import load_export
-from ..train.data import FBANK, describe
-from ..train.model import Extractor
+from ..shard.fields import FBANK, describe
 from .export import EmbeddingGraph, export, frontend, onnx_embedder
 
 log = logging.getLogger(__name__)
@@ -85,16 +85,18 @@ def mfcc_stats_embedder(num_ceps: int) -> Embedder:
 def extractor_graph(cfg: EmbedConfig, train: TrainConfig) -> tuple[EmbeddingGraph, dict[str, Any]]:
     """The extractor (trained, or untrained from ``train``'s seed) with its frontend, and what it is."""
     if cfg.method == "random_init":
-        from ..train.loop import build_model
-
         corpus = describe(cfg.shards, "")
-        extractor = build_model(train, corpus, num_speakers=0).extractor
+        # Seeded as training seeds it, and built first there too: the extractor a run with this seed starts from.
+        torch.manual_seed(train.seed)
+        extractor = Extractor(corpus.feat_dim, train.model)
         data = {"vad": train.data.vad, "cmn_window": train.data.cmn_window}
         info = {"method": "random_init", "seed": train.seed, "feat_dim": corpus.feat_dim}
         features = corpus.features
     else:
         if not cfg.checkpoint:
-            raise ValueError("embed.checkpoint: method=model needs the training run folder (or its model.pt)")
+            raise ConfigError(
+                "embed.checkpoint: method=model needs the training run folder (or its model.pt)"
+            )
         blob = load_export(cfg.checkpoint)
         extractor = Extractor(blob["feat_dim"], from_dict(ModelConfig, blob["model"]))
         extractor.load_state_dict(blob["state_dict"])
@@ -118,10 +120,8 @@ def check_export(model: bytes, samples: list[Utterance], embs: list[np.ndarray])
 
 
 def run(cfg: EmbedConfig, train: TrainConfig | None = None) -> dict[str, Any]:
-    if not cfg.shards or not cfg.output:
-        raise ValueError("embed.shards and embed.output are required")
-    if cfg.onnx and cfg.method == "mfcc_stats":
-        raise ValueError("embed.onnx: mfcc_stats has no network to export")
+    validate(cfg, "embed.")
+    require_set(cfg, "embed", "shards", "output")
     for url in filter(None, (cfg.output, cfg.onnx)):
         storage.check_output(url, folder=False)  # before the work, not after it
     if cfg.method == "mfcc_stats":

@@ -2,7 +2,8 @@
 
 Each process serves its own registry on ``address:port``: training rank r of a node on ``port + r``, every
 series labelled with its ``rank`` so a PodMonitor scraping all ranks can tell them apart; the preprocessing
-driver on ``port``. ``REGISTRIES`` lists them for the checks that dashboards and alerts name only real metrics.
+driver on ``port``. Each class's ``registry`` holds its series (``tests/metrics/test_metrics_monitoring.py``
+checks that dashboards and alerts name only series these registries define).
 """
 
 from .exporter import Exporter

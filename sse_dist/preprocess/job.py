@@ -24,13 +24,14 @@ from ray.util import ActorPool
 from tqdm import tqdm
 
 from .. import storage
-from ..config import PreprocessConfig
+from ..config import PreprocessConfig, require_set
 from ..metrics import PreprocessMetrics
 from ..shard import format as fmt
+from ..shard.fields import FBANK
 from .phone_task import FAILED, PhoneLabeller, phone_fingerprint
 from .phones import source_class
 from .ray_start import start_local
-from .shard_task import FBANK, fbank_fingerprint, fbank_shard, is_done
+from .shard_task import fbank_fingerprint, fbank_shard, is_done
 
 log = logging.getLogger(__name__)
 Shard = tuple[str, str, list[str]]  # root, name, keys
@@ -156,8 +157,7 @@ def _check_reference(cfg: PreprocessConfig, roots: list[str]) -> None:
 
 
 def run(cfg: PreprocessConfig) -> dict[str, Any]:
-    if not cfg.shards:
-        raise ValueError("preprocess.shards: no shard set given")
+    require_set(cfg, "preprocess", "shards")
     indexes = {root: fmt.read_index(root) for root in cfg.shards}
     shards = [(root, s["name"], s["keys"]) for root, index in indexes.items() for s in index["shards"]]
     names = {root: [s["name"] for s in index["shards"]] for root, index in indexes.items()}

@@ -22,9 +22,10 @@ from .. import storage
 from ..config import FeatureConfig, PhoneConfig
 from ..phoneset import INDEX, SILENCE
 from ..shard import format as fmt
+from ..shard.fields import ALIGNED, FALLEN_BACK, FBANK
 from .phones import PhoneError, make_source
-from .phones.base import ALIGNED, FALLEN_BACK, Labels, Utterance
-from .shard_task import FBANK, fbank_fingerprint, fingerprint, joined_samples
+from .phones.base import Labels, Utterance
+from .shard_task import fbank_fingerprint, fingerprint, joined_samples
 from .utterance import phone_member
 
 FAILED = "failed"

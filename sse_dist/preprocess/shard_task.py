@@ -21,9 +21,8 @@ import torch
 from .. import storage
 from ..config import FeatureConfig
 from ..shard import format as fmt
+from ..shard.fields import FBANK
 from .utterance import AudioError, fbank_member, featurize
-
-FBANK = "fbank"
 
 
 def fingerprint(settings: dict[str, Any]) -> str:

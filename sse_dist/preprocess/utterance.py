@@ -11,8 +11,8 @@ import soundfile as sf
 import torch
 
 from ..config import FeatureConfig, PhoneConfig
+from ..frontend import energy_vad, fbank, resample
 from ..shard import format as fmt
-from .features import energy_vad, fbank, resample
 
 if TYPE_CHECKING:
     from .phones.base import Labels

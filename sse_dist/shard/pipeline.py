@@ -19,7 +19,7 @@ from typing import Any, TypeVar
 from tqdm import tqdm
 
 from .. import storage
-from ..config import ShardConfig
+from ..config import ShardConfig, require_set, validate
 from . import format as fmt
 from .audio import Audio, BadAudio, load
 from .inputs import Inputs, Utterance, read_inputs
@@ -35,10 +35,8 @@ R = TypeVar("R")
 
 def run(cfg: ShardConfig) -> dict[str, Any]:
     """Shard ``cfg.input`` into ``cfg.output`` (see ``shards/README.md``); returns the index's summary."""
-    cfg.validate()
-    for name in ("input", "output"):
-        if not getattr(cfg, name):
-            raise ValueError(f"shard.{name}: not set")
+    validate(cfg, "shard.")
+    require_set(cfg, "shard", "input", "output")
     inputs = read_inputs(cfg)
     _check_output(cfg.output)
     keyed, quarantine = assign_keys(inputs.utterances)

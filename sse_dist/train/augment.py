@@ -27,7 +27,7 @@ import numpy as np
 import torch
 
 from ..config import AugmentConfig, FeatureConfig, MaskAugmentConfig
-from ..preprocess.features import frame_params, mel_weights
+from ..frontend import frame_params, mel_weights
 
 # Weight of the newest utterance in the running long-term average spectrum behind speech-shaped noise: about
 # the last 20 utterances (other speakers, in a shuffled stream) shape it.

@@ -3,16 +3,19 @@ mean normalisation -> segment pairs -> (source masks) -> batches.
 
 Every rank (and every loader worker) draws shards at random with replacement from the whole shard list, so
 ranks need no shard assignment, any world size works, and ``with_epoch`` gives every rank the same number of
-batches. Samples a stage cannot use (too short, a field missing) become markers counted in the batch's
-``skipped`` tally, so the run's summary accounts for them instead of dropping them silently.
+batches. Samples a stage cannot use (too short, a field missing) become :class:`Skipped` markers counted in the
+batch's ``skipped`` tally, so the run's summary accounts for them instead of dropping them silently; every
+stage after the first is made with :func:`passes_skips`, which lets the markers through.
 """
 
 from __future__ import annotations
 
 import collections
+import dataclasses
+import functools
 import logging
 import posixpath
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -20,73 +23,87 @@ import numpy as np
 import torch
 import webdataset as wds
 
-from .. import storage
 from ..config import AugmentConfig, DataConfig, FeatureConfig, MaskAugmentConfig, from_dict
-from ..preprocess.features import apply_cmn
-from ..preprocess.phones.base import ALIGNED
+from ..frontend import apply_cmn
 from ..shard import format as fmt
-from ..shard.verify import require_field_entries
+from ..shard.fields import ALIGNED, FBANK, Corpus
 from .augment import Augmenter, mask
 
 log = logging.getLogger(__name__)
 
-FBANK = "fbank"
 SKIP_REASONS = ("missing_field", "too_short", "unaligned", "misaligned_fields")
 # A loader that sees this many unusable utterances in a row would otherwise spin forever on a bad shard set.
 _MAX_CONSECUTIVE_SKIPS = 20000
 Sample = dict[str, Any]
+"""A joined shard sample as ``shard.format.iter_joined`` yields it (members by name, ``__missing__``)."""
+
+
+@dataclass(frozen=True)
+class Skipped:
+    """Where a sample a stage could not use was; its reason is one of ``SKIP_REASONS``."""
+
+    reason: str
 
 
 @dataclass
-class Corpus:
-    """What the model and the loader need to know about the shard sets they train on."""
+class Utterance:
+    """A decoded utterance (its speech frames only, where the VAD is used)."""
 
-    shards: list[str]
-    """URLs of every fbank shard (the primary field; the other fields are found beside them)."""
-    speakers: list[str]
-    """Known speakers, sorted; a speaker's class index is its position."""
-    feat_dim: int
-    num_phones: int
-    """Phone classes of the phone field (0 when training without phone conditioning)."""
-    utterances: int
-    hours: float
-    features: dict[str, Any]
-    """The fbank settings of the (first) shard set, as recorded by ``preprocess``."""
-
-
-def field_summary(root: str, field: str) -> dict[str, Any]:
-    url = storage.join(root, field, "summary.json")
-    try:
-        return storage.read_json(url)
-    except FileNotFoundError:
-        raise fmt.ShardError(
-            f"{url}: field {field!r} missing (run `sse-dist preprocess` on {root})"
-        ) from None
+    feats: torch.Tensor
+    """Log-mel [T, D], raw and then mean-normalised; the target segment is cut from it."""
+    phones: torch.Tensor
+    """Phone indices [T] (hard labels) or posteriors [T, P] (soft); [T, 0] without phone conditioning."""
+    label: int
+    """Speaker class; -1 where unknown or not used."""
+    how: str | None = None
+    """How the utterance got its phone labels (read only for phone classifier training)."""
+    source_feats: torch.Tensor | None = None
+    """The augmented copy the source segment is cut from (None: cut it from ``feats``)."""
 
 
-def describe(roots: Iterable[str], phones_field: str) -> Corpus:
-    shards, speakers, dims, classes, utts, seconds, features = [], set(), set(), set(), 0, 0.0, {}
-    for root in roots:
-        index = fmt.read_index(root)
-        fbank = field_summary(root, FBANK)
-        dims.add(int(fbank["feat_dim"]))
-        features = features or fbank["features"]
-        if phones_field:
-            phones = field_summary(root, phones_field)
-            require_field_entries(root, phones_field, phones)
-            classes.add(int(phones["num_classes"]))
-        shards += [fmt.shard_url(root, FBANK, s["name"]) for s in index["shards"]]
-        speakers.update(s for shard in index["shards"] for s in shard["speakers"] if s is not None)
-        utts += sum(s["utterances"] for s in index["shards"])
-        seconds += sum(s["seconds"] for s in index["shards"])
-    if len(dims) > 1 or len(classes) > 1:
-        raise fmt.ShardError(
-            f"shard sets disagree: feature dims {sorted(dims)}, phone classes {sorted(classes)}"
-        )
-    if not shards:
-        raise fmt.ShardError("no shards to train on (train.shards is empty)")
-    num_phones = classes.pop() if classes else 0
-    return Corpus(shards, sorted(speakers), dims.pop(), num_phones, utts, seconds / 3600, features)
+@dataclass
+class Segment:
+    """One training sample: what the model sees of an utterance."""
+
+    source: torch.Tensor
+    """The frames the extractor (or the phone classifier) reads, [S, D]."""
+    phones: torch.Tensor
+    """Phones of the target segment (pairs) or of the source frames (chunks), as in :class:`Utterance`."""
+    label: int
+    target: torch.Tensor | None = None
+    """The frames the decoder reconstructs, [T, D]; None for a chunk."""
+
+
+@dataclass
+class Batch:
+    """``size`` segments stacked, and the tally of the samples skipped while it was filled."""
+
+    source: torch.Tensor
+    phones: torch.Tensor
+    """One-hot or posteriors, float [B, T, P]."""
+    labels: torch.Tensor
+    target: torch.Tensor | None
+    skipped: dict[str, int]
+
+    def inputs(self, device: torch.device, dtype: torch.dtype) -> dict[str, torch.Tensor]:
+        """The model's keyword arguments on ``device``, features and phones in the training ``dtype``."""
+        frames = {"source": self.source, "target": self.target, "phones": self.phones}
+        out = {k: v.to(device, non_blocking=True).to(dtype) for k, v in frames.items() if v is not None}
+        return {**out, "labels": self.labels.to(device, non_blocking=True)}
+
+
+def passes_skips(make: Callable[..., Callable[[Any], Any]]) -> Callable[..., Iterator[Any]]:
+    """A pipeline stage from ``make(*args)``, which returns what the stage does to one sample: ``make`` runs once
+    per pass over the data, in the loader worker (where its random streams are seeded), and :class:`Skipped`
+    markers pass through untouched."""
+
+    @functools.wraps(make)
+    def stage(src: Iterable[Any], *args: Any, **kwargs: Any) -> Iterator[Any]:
+        apply = make(*args, **kwargs)
+        for s in src:
+            yield s if isinstance(s, Skipped) else apply(s)
+
+    return stage
 
 
 def open_shards(src: Iterable[dict[str, str]], fields: list[str]) -> Iterator[Sample]:
@@ -97,21 +114,18 @@ def open_shards(src: Iterable[dict[str, str]], fields: list[str]) -> Iterator[Sa
         yield from fmt.iter_joined(root, name, fields)
 
 
+@passes_skips
 def to_arrays(
-    src: Iterable[Sample],
-    cfg: DataConfig,
-    phones_field: str,
-    spk2idx: dict[str, int],
-    outcomes: bool = False,
-) -> Iterator[Sample]:
+    cfg: DataConfig, phones_field: str, spk2idx: dict[str, int], outcomes: bool = False
+) -> Callable[[Sample], Utterance | Skipped]:
     """Decode features (raw log-mel of the VAD's speech frames), phones and the speaker label. Hard phones stay
     indices until the batch is built, so only the target segment's frames are ever one-hot encoded. With
     ``outcomes`` (phone classifier training, which learns only from force-aligned utterances), also how each
     utterance got its phone labels."""
-    for s in src:
+
+    def decode(s: Sample) -> Utterance | Skipped:
         if "__missing__" in s:
-            yield {"__skipped__": "missing_field"}
-            continue
+            return Skipped("missing_field")
         where = f"shard {s['__shard__']} key {s['__key__']}"
         feats = fmt.load_npy(s["fbank.npy"], where)
         phones = fmt.load_npy(s[f"{phones_field}.npy"], where) if phones_field else np.zeros((len(feats), 0))
@@ -119,18 +133,19 @@ def to_arrays(
         if not len(feats) == len(phones) == len(keep):
             # Fields computed with other frame settings (or damaged): indexing one by another would crash.
             log.warning("%s: %d feature, %d phone, %d VAD frames", where, len(feats), len(phones), len(keep))
-            yield {"__skipped__": "misaligned_fields"}
-            continue
+            return Skipped("misaligned_fields")
         # Select speech frames before widening to float32, and decode the metadata only for its label.
         feats, phones = feats[keep], phones[keep]
         label = spk2idx.get(fmt.load_json(s["json"], where).get("speaker"), -1) if spk2idx else -1
         how = s.get(f"{phones_field}.json") if outcomes else None
-        yield {
-            "feats": torch.from_numpy(feats.astype(np.float32)),
-            "phones": torch.from_numpy(phones.astype(np.int64 if phones.ndim == 1 else np.float32)),
-            "label": label,
-            "how": fmt.load_json(how, where).get("how") if how else None,
-        }
+        return Utterance(
+            torch.from_numpy(feats.astype(np.float32)),
+            torch.from_numpy(phones.astype(np.int64 if phones.ndim == 1 else np.float32)),
+            label,
+            fmt.load_json(how, where).get("how") if how else None,
+        )
+
+    return decode
 
 
 def _rng(seed: int, stage: int) -> np.random.Generator:
@@ -138,44 +153,46 @@ def _rng(seed: int, stage: int) -> np.random.Generator:
     return np.random.default_rng([seed, wds.utils.pytorch_worker_seed(), stage])
 
 
+@passes_skips
 def augment_source(
-    src: Iterable[Sample], cfg: AugmentConfig, features: FeatureConfig, seed: int
-) -> Iterator[Sample]:
+    cfg: AugmentConfig, features: FeatureConfig, seed: int
+) -> Callable[[Utterance], Utterance]:
     """Give each utterance a ``source_feats`` copy with noise and reverberation (raw log-mel), and cut the
     target from the clean utterance, the same copy, or an independent one (``cfg.target``)."""
     augmenter = Augmenter(cfg, features, _rng(seed, 1))
-    for s in src:
-        if "__skipped__" in s or not augmenter.enabled:
-            yield s
-            continue
-        augmenter.observe(s["feats"])
-        source = augmenter(s["feats"])
+
+    def augment(u: Utterance) -> Utterance:
+        if not augmenter.enabled:
+            return u
+        augmenter.observe(u.feats)
+        source = augmenter(u.feats)
         if cfg.target == "same":
             target = source
         elif cfg.target == "independent":
-            target = augmenter(s["feats"])
+            target = augmenter(u.feats)
         else:
-            target = s["feats"]
-        yield {**s, "source_feats": source, "feats": target}
+            target = u.feats
+        return dataclasses.replace(u, source_feats=source, feats=target)
+
+    return augment
 
 
-def normalise(src: Iterable[Sample], cmn_window: int) -> Iterator[Sample]:
+@passes_skips
+def normalise(cmn_window: int) -> Callable[[Utterance], Utterance]:
     """Mean normalisation of the utterance and, if it has one, of its augmented source copy."""
-    for s in src:
-        if "__skipped__" in s:
-            yield s
-            continue
-        out = {**s, "feats": apply_cmn(s["feats"], cmn_window)}
-        if "source_feats" in s:
-            out["source_feats"] = apply_cmn(s["source_feats"], cmn_window)
-        yield out
+
+    def cmn(u: Utterance) -> Utterance:
+        source = None if u.source_feats is None else apply_cmn(u.source_feats, cmn_window)
+        return dataclasses.replace(u, feats=apply_cmn(u.feats, cmn_window), source_feats=source)
+
+    return cmn
 
 
-def mask_source(src: Iterable[Sample], cfg: MaskAugmentConfig, seed: int) -> Iterator[Sample]:
+@passes_skips
+def mask_source(cfg: MaskAugmentConfig, seed: int) -> Callable[[Segment], Segment]:
     """SpecAugment time and frequency masks on the (normalised) source segment."""
     rng = _rng(seed, 2)
-    for s in src:
-        yield s if "__skipped__" in s else {**s, "source": mask(s["source"], cfg, rng)}
+    return lambda s: dataclasses.replace(s, source=mask(s.source, cfg, rng))
 
 
 def _pick(rng: np.random.Generator, ranges: list[tuple[int, int]]) -> int:
@@ -189,58 +206,67 @@ def _pick(rng: np.random.Generator, ranges: list[tuple[int, int]]) -> int:
     raise AssertionError("unreachable")
 
 
-def cut_pairs(src: Iterable[Sample], cfg: DataConfig, seed: int) -> Iterator[Sample]:
+@passes_skips
+def cut_pairs(cfg: DataConfig, seed: int) -> Callable[[Utterance], Segment | Skipped]:
     """A source segment and a disjoint target segment (before or after it) from each utterance; the source is
     cut from the augmented copy where there is one."""
     rng = np.random.default_rng([seed, wds.utils.pytorch_worker_seed()])
     s_len, t_len = cfg.source_frames, cfg.target_frames
-    for s in src:
-        if "__skipped__" in s:
-            yield s
-            continue
-        n = len(s["feats"])
+
+    def cut(u: Utterance) -> Segment | Skipped:
+        n = len(u.feats)
         if n < s_len + t_len:
-            yield {"__skipped__": "too_short"}
-            continue
+            return Skipped("too_short")
         a = _pick(rng, [r for r in [(0, n - s_len - t_len), (t_len, n - s_len)] if r[0] <= r[1]])
         b = _pick(rng, [r for r in [(0, a - t_len), (a + s_len, n - t_len)] if r[0] <= r[1]])
-        yield {
-            "source": s.get("source_feats", s["feats"])[a : a + s_len],
-            "target": s["feats"][b : b + t_len],
-            "phones": s["phones"][b : b + t_len],
-            "label": s["label"],
-        }
+        source = u.feats if u.source_feats is None else u.source_feats
+        return Segment(source[a : a + s_len], u.phones[b : b + t_len], u.label, u.feats[b : b + t_len])
+
+    return cut
 
 
-def cut_chunks(src: Iterable[Sample], cfg: DataConfig, seed: int) -> Iterator[Sample]:
+@passes_skips
+def cut_chunks(cfg: DataConfig, seed: int) -> Callable[[Utterance], Segment | Skipped]:
     """Phone classifier training: a chunk of ``source_frames`` frames of each force-aligned utterance, with the
     labels of those same frames (phone-loop decodes are too noisy to learn from, and are counted instead)."""
     rng = np.random.default_rng([seed, wds.utils.pytorch_worker_seed()])
-    for s in src:
-        if "__skipped__" in s:
-            yield s
-            continue
-        if s["how"] != ALIGNED:
-            yield {"__skipped__": "unaligned"}
-            continue
-        n, size = len(s["feats"]), cfg.source_frames
+    size = cfg.source_frames
+
+    def cut(u: Utterance) -> Segment | Skipped:
+        if u.how != ALIGNED:
+            return Skipped("unaligned")
+        n = len(u.feats)
         if n < size:
-            yield {"__skipped__": "too_short"}
-            continue
+            return Skipped("too_short")
         a = int(rng.integers(n - size + 1))
-        chunk = s["feats"][a : a + size]
-        yield {"source": chunk, "target": chunk[:0], "phones": s["phones"][a : a + size], "label": s["label"]}
+        return Segment(u.feats[a : a + size], u.phones[a : a + size], u.label)
+
+    return cut
 
 
-def batch_pairs(src: Iterable[Sample], size: int, num_phones: int) -> Iterator[Sample]:
-    """Stack ``size`` pairs (one-hot encoding hard phones); the batch also carries the tally of samples skipped
-    while it was filled."""
-    pairs: list[Sample] = []
+def _stack(segments: list[Segment], num_phones: int, skipped: dict[str, int]) -> Batch:
+    phones = torch.stack([s.phones for s in segments])
+    if not phones.is_floating_point():  # scattered straight into float: no int64 one-hot to convert
+        phones = torch.zeros(*phones.shape, num_phones).scatter_(-1, phones.unsqueeze(-1), 1.0)
+    targets = [s.target for s in segments if s.target is not None]
+    return Batch(
+        source=torch.stack([s.source for s in segments]),
+        phones=phones,
+        labels=torch.tensor([s.label for s in segments], dtype=torch.long),
+        target=torch.stack(targets) if targets else None,
+        skipped=skipped,
+    )
+
+
+def batch_pairs(src: Iterable[Segment | Skipped], size: int, num_phones: int) -> Iterator[Batch]:
+    """Stack ``size`` segments (one-hot encoding hard phones); the batch also carries the tally of samples
+    skipped while it was filled."""
+    segments: list[Segment] = []
     skipped: collections.Counter[str] = collections.Counter()
     run = 0
     for s in src:
-        if "__skipped__" in s:
-            skipped[s["__skipped__"]] += 1
+        if isinstance(s, Skipped):
+            skipped[s.reason] += 1
             run += 1
             if run >= _MAX_CONSECUTIVE_SKIPS:
                 raise fmt.ShardError(
@@ -250,19 +276,10 @@ def batch_pairs(src: Iterable[Sample], size: int, num_phones: int) -> Iterator[S
                 )
             continue
         run = 0
-        pairs.append(s)
-        if len(pairs) == size:
-            phones = torch.stack([p["phones"] for p in pairs])
-            if not phones.is_floating_point():  # scattered straight into float: no int64 one-hot to convert
-                phones = torch.zeros(*phones.shape, num_phones).scatter_(-1, phones.unsqueeze(-1), 1.0)
-            yield {
-                "source": torch.stack([p["source"] for p in pairs]),
-                "target": torch.stack([p["target"] for p in pairs]),
-                "phones": phones,
-                "labels": torch.tensor([p["label"] for p in pairs], dtype=torch.long),
-                "skipped": dict(skipped),
-            }
-            pairs, skipped = [], collections.Counter()
+        segments.append(s)
+        if len(segments) == size:
+            yield _stack(segments, num_phones, dict(skipped))
+            segments, skipped = [], collections.Counter()
 
 
 def build_loader(

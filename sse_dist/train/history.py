@@ -17,11 +17,15 @@ def read(url: str) -> list[dict[str, Any]]:
     return [json.loads(line) for line in storage.read_bytes(url).decode("utf-8").splitlines() if line]
 
 
+def plotted(rows: list[dict[str, Any]]) -> list[str]:
+    """What the model reported (the task's loss terms, accuracy), in the order first logged: a panel each."""
+    return list(dict.fromkeys(k for r in rows for k in r if k not in ("step", "lr", "samples_per_second")))
+
+
 def plot(url: str, rows: list[dict[str, Any]], title: str) -> None:
     from matplotlib.figure import Figure  # no pyplot: nothing global changes, no display is needed
 
-    names = ("reconstruction", "cross_entropy", "phone_cross_entropy", "accuracy")
-    components = [k for k in names if any(k in r for r in rows)]
+    components = plotted(rows)
     fig = Figure(figsize=(4.2 * (len(components) + 1), 3.4))
     axes = fig.subplots(1, len(components) + 1)
     for ax, name in zip(axes, components):

@@ -21,8 +21,9 @@ from tqdm import tqdm
 from .. import storage
 from ..config import TrainConfig, dump_yaml
 from ..metrics import TrainMetrics
+from ..shard.fields import Corpus, describe
 from . import checkpoint, distributed, ds_config, history, lease
-from .data import SKIP_REASONS, Corpus, build_loader, describe
+from .data import SKIP_REASONS, Batch, build_loader
 from .tasks import TASKS, Task, export_meta, speaker_index
 
 log = logging.getLogger(__name__)
@@ -42,13 +43,6 @@ def build_model(cfg: TrainConfig, corpus: Corpus, num_speakers: int) -> torch.nn
     return TASKS[cfg.mode].model(cfg, corpus, num_speakers)
 
 
-def to_device(batch: dict[str, Any], device: torch.device, dtype: torch.dtype) -> dict[str, torch.Tensor]:
-    out = {k: batch[k].to(device, non_blocking=True) for k in ("source", "target", "phones", "labels")}
-    for k in ("source", "target", "phones"):
-        out[k] = out[k].to(dtype)
-    return out
-
-
 @dataclass
 class Run:
     """What the steps share, built once by :func:`setup`."""
@@ -59,7 +53,7 @@ class Run:
     corpus: Corpus
     engine: Any
     store: checkpoint.Store
-    batches: Iterator[dict[str, Any]]
+    batches: Iterator[Batch]
     metrics: TrainMetrics
     history_url: str
     rows: list[dict[str, Any]]
@@ -144,8 +138,8 @@ def train_step(run: Run, window: Window) -> None:
         tw = time.perf_counter()
         batch = next(run.batches)
         wait += time.perf_counter() - tw
-        skipped.update(batch["skipped"])
-        parts = engine(**to_device(batch, run.world.device, dtype))
+        skipped.update(batch.skipped)
+        parts = engine(**batch.inputs(run.world.device, dtype))
         engine.backward(sum(w * parts[k] for k, w in weights.items()))
         engine.step()
         window.add(parts)

@@ -16,10 +16,11 @@ import torch
 
 from .. import storage
 from ..config import DataConfig, TrainConfig
+from ..models.export import PHONE_EXPORT_FORMAT
+from ..models.export import export as write_model
+from ..models.xvector import PhoneClassifier, SpeakerEmbeddingModel
+from ..shard.fields import FBANK, Corpus, field_summary
 from ..shard.verify import require_labels
-from . import checkpoint
-from .data import FBANK, Corpus, field_summary
-from .model import PhoneClassifier, SpeakerEmbeddingModel
 
 log = logging.getLogger(__name__)
 
@@ -88,7 +89,7 @@ def phone_model(
 def export_extractor(
     url: str, cfg: TrainConfig, corpus: Corpus, model: torch.nn.Module, meta: dict[str, Any]
 ) -> None:
-    checkpoint.export(url, model.extractor, meta)
+    write_model(url, model.extractor, meta)
 
 
 def export_phone_classifier(
@@ -97,7 +98,7 @@ def export_phone_classifier(
     """The whole classifier, with the label set it was trained on (the ``neural`` phone source checks it)."""
     labels = field_summary(cfg.shards[0], cfg.phones_field)
     meta |= {"num_classes": corpus.num_phones, "labels": {k: labels[k] for k in ("field", "source", "form")}}
-    checkpoint.export(url, model, meta, checkpoint.PHONE_EXPORT_FORMAT)
+    write_model(url, model, meta, PHONE_EXPORT_FORMAT)
 
 
 def _speaker_task(terms: tuple[Term, ...], speaker_labels: bool, phones: bool) -> Task:

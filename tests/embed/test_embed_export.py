@@ -10,8 +10,8 @@ from sse_dist.config import EmbedConfig, ModelConfig
 from sse_dist.embed import run as embed
 from sse_dist.embed.export import EmbeddingGraph, onnx_embedder, to_onnx
 from sse_dist.embed.extract import extractor_embedder, utterances
-from sse_dist.train.checkpoint import export as export_checkpoint
-from sse_dist.train.model import Extractor
+from sse_dist.models.export import export as export_checkpoint
+from sse_dist.models.xvector import Extractor
 
 MODEL = ModelConfig(channels=32, stats_channels=48, embed_dim=24)
 

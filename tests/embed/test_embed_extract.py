@@ -8,10 +8,10 @@ from sse_dist import storage
 from sse_dist.config import EmbedConfig, ModelConfig, TrainConfig
 from sse_dist.embed import run as embed
 from sse_dist.embed.extract import utterances
-from sse_dist.preprocess.features import apply_cmn
+from sse_dist.frontend import apply_cmn
+from sse_dist.models.export import export
 from sse_dist.shard import format as fmt
-from sse_dist.train.checkpoint import export
-from sse_dist.train.data import describe
+from sse_dist.shard.fields import describe
 from sse_dist.train.loop import build_model
 
 pytestmark = pytest.mark.integration

@@ -6,7 +6,7 @@ import torch
 from sse_dist.config import ModelConfig
 from sse_dist.embed.export import EmbeddingGraph
 from sse_dist.embed.extract import extractor_embedder
-from sse_dist.train.model import Extractor
+from sse_dist.models.xvector import Extractor
 
 
 class _Recorder(torch.nn.Module):

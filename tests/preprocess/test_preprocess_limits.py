@@ -7,7 +7,7 @@ import numpy as np
 import torch
 
 from sse_dist.config import FeatureConfig
-from sse_dist.preprocess.features import fbank
+from sse_dist.frontend import fbank
 
 
 def test_chunked_fbank_equals_one_pass():
@@ -24,7 +24,7 @@ def test_chunked_fbank_equals_one_pass():
 _ONE_HOUR = """
 import resource, numpy as np, torch
 from sse_dist.config import FeatureConfig
-from sse_dist.preprocess.features import fbank
+from sse_dist.frontend import fbank
 torch.set_num_threads(1)
 wave = np.random.default_rng(0).random(16000 * 3600, dtype=np.float32)  # no float64 or second copy
 wave -= 0.5

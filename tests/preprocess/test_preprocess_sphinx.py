@@ -7,8 +7,8 @@ import pytest
 import soundfile as sf
 
 from sse_dist.config import FeatureConfig, PhoneConfig
+from sse_dist.frontend import fbank
 from sse_dist.phoneset import INDEX
-from sse_dist.preprocess.features import fbank
 from sse_dist.preprocess.phones import PhoneError, make_source
 from sse_dist.preprocess.phones.alignment import on_frame_grid
 from sse_dist.preprocess.phones.base import Utterance

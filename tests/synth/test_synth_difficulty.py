@@ -11,7 +11,7 @@ import torch
 from synth_helpers import read_table
 
 from sse_dist.config import FeatureConfig, SynthConfig
-from sse_dist.preprocess.features import energy_vad, fbank, mfcc_from_fbank
+from sse_dist.frontend import energy_vad, fbank, mfcc_from_fbank
 from sse_dist.synth import run
 
 

@@ -16,8 +16,9 @@ from sse_dist.config import (
     ReverbAugmentConfig,
     load,
 )
+from sse_dist.shard.fields import describe
 from sse_dist.train.augment import Augmenter, add_noise, mask, noise_shapes, reverberate
-from sse_dist.train.data import augment_source, build_loader, cut_pairs, describe, normalise
+from sse_dist.train.data import Batch, Utterance, augment_source, build_loader, cut_pairs, normalise
 
 FEATURES = FeatureConfig()
 ON = AugmentConfig(noise=NoiseAugmentConfig(prob=1.0), reverb=ReverbAugmentConfig(prob=1.0))
@@ -37,7 +38,7 @@ def snr_db(clean: torch.Tensor, noisy: torch.Tensor) -> float:
 
 def utterances(n: int):
     for i in range(n):
-        yield {"feats": log_mel(250 + 10 * i, seed=i), "phones": torch.zeros(250 + 10 * i, 3), "label": i}
+        yield Utterance(log_mel(250 + 10 * i, seed=i), torch.zeros(250 + 10 * i, 3), i)
 
 
 @pytest.mark.parametrize("target", [-5.0, 0.0, 7.5, 20.0])
@@ -84,8 +85,8 @@ def test_augmenter_is_deterministic_per_seed_and_varies_across_seeds():
         aug = Augmenter(ON, FEATURES, np.random.default_rng(seed))
         out = []
         for s in utterances(5):
-            aug.observe(s["feats"])
-            out.append(aug(s["feats"]))
+            aug.observe(s.feats)
+            out.append(aug(s.feats))
         return out
 
     first, again, other = run(1), run(1), run(2)
@@ -95,9 +96,7 @@ def test_augmenter_is_deterministic_per_seed_and_varies_across_seeds():
 
 def test_snr_of_each_noisy_source_lies_in_the_configured_range():
     cfg = AugmentConfig(noise=NoiseAugmentConfig(prob=1.0, snr_db_min=5, snr_db_max=10))
-    achieved = [
-        snr_db(s["feats"], s["source_feats"]) for s in augment_source(utterances(40), cfg, FEATURES, 0)
-    ]
+    achieved = [snr_db(s.feats, s.source_feats) for s in augment_source(utterances(40), cfg, FEATURES, 0)]
     assert min(achieved) >= 5 - 1e-3 and max(achieved) <= 10 + 1e-3
     assert np.std(achieved) > 0.5  # drawn, not fixed
 
@@ -116,9 +115,9 @@ def test_the_target_is_cut_from_the_clean_same_or_an_independent_copy(target):
     cfg = AugmentConfig(noise=NoiseAugmentConfig(prob=1.0), target=target)
     inputs = list(utterances(3))
     for s, original in zip(augment_source(iter(inputs), cfg, FEATURES, 0), inputs, strict=True):
-        assert not torch.equal(s["source_feats"], original["feats"])
-        assert torch.equal(s["feats"], original["feats"]) == (target == "clean")
-        assert torch.equal(s["feats"], s["source_feats"]) == (target == "same")
+        assert not torch.equal(s.source_feats, original.feats)
+        assert torch.equal(s.feats, original.feats) == (target == "clean")
+        assert torch.equal(s.feats, s.source_feats) == (target == "same")
 
 
 def test_source_segments_come_from_the_normalised_augmented_copy():
@@ -127,9 +126,9 @@ def test_source_segments_come_from_the_normalised_augmented_copy():
     pipeline = cut_pairs(normalise(augment_source(utterances(6), cfg, FEATURES, 0), 0), data, seed=0)
     clean = cut_pairs(normalise(utterances(6), 0), data, seed=0)
     for noisy, plain in zip(pipeline, clean, strict=True):
-        assert torch.equal(noisy["target"], plain["target"])  # the same cut, the clean target
-        assert not torch.equal(noisy["source"], plain["source"])
-        assert noisy["source"].shape == plain["source"].shape
+        assert torch.equal(noisy.target, plain.target)  # the same cut, the clean target
+        assert not torch.equal(noisy.source, plain.source)
+        assert noisy.source.shape == plain.source.shape
 
 
 def test_masks_zero_bands_no_wider_than_configured():
@@ -170,16 +169,14 @@ def test_the_training_loader_feeds_augmented_sources_and_clean_targets(shard_set
     )
     augmented_cfg = dataclasses.replace(clean_cfg, augment=on)
 
-    def first_batch(cfg: DataConfig) -> dict:
+    def first_batch(cfg: DataConfig) -> Batch:
         return next(
             iter(build_loader(corpus, cfg, "phones", micro_batch=4, num_batches=1, spk2idx={}, seed=3))
         )
 
     clean, augmented = first_batch(clean_cfg), first_batch(augmented_cfg)
     # The same utterances and cuts (augmentation draws from its own streams): the targets are untouched.
-    assert torch.equal(clean["target"], augmented["target"]) and torch.equal(
-        clean["phones"], augmented["phones"]
-    )
-    assert clean["source"].shape == augmented["source"].shape == (4, 60, 40)
-    assert not torch.equal(clean["source"], augmented["source"])
-    assert torch.equal(first_batch(augmented_cfg)["source"], augmented["source"])  # and it repeats
+    assert torch.equal(clean.target, augmented.target) and torch.equal(clean.phones, augmented.phones)
+    assert clean.source.shape == augmented.source.shape == (4, 60, 40)
+    assert not torch.equal(clean.source, augmented.source)
+    assert torch.equal(first_batch(augmented_cfg).source, augmented.source)  # and it repeats

@@ -4,14 +4,14 @@ import torch
 
 from sse_dist.config import DataConfig
 from sse_dist.shard.format import ShardError
-from sse_dist.train.data import _pick, batch_pairs, cut_pairs
+from sse_dist.train.data import Segment, Skipped, Utterance, _pick, batch_pairs, cut_pairs
 
 
 def _utts(lengths, dim=4):
     for i, n in enumerate(lengths):
         # Frame t of utterance i holds the value t, so a segment's frames reveal where it was cut.
         feats = torch.arange(n, dtype=torch.float32)[:, None].repeat(1, dim)
-        yield {"feats": feats, "phones": feats[:, :2].clone(), "label": i}
+        yield Utterance(feats, feats[:, :2].clone(), i)
 
 
 def test_pick_is_uniform_over_the_union_of_ranges():
@@ -28,10 +28,10 @@ def test_source_and_target_are_disjoint_segments_of_the_same_utterance():
     assert len(pairs) == 200
     before = after = 0
     for p in pairs:
-        src, tgt = p["source"][:, 0], p["target"][:, 0]
+        src, tgt = p.source[:, 0], p.target[:, 0]
         assert len(src) == 20 and len(tgt) == 10
         assert torch.equal(src, torch.arange(src[0], src[0] + 20, dtype=torch.float32))  # contiguous
-        assert torch.equal(p["phones"][:, 0], tgt)  # the target's own phones, not the source's
+        assert torch.equal(p.phones[:, 0], tgt)  # the target's own phones, not the source's
         assert tgt[-1] < src[0] or tgt[0] > src[-1]
         before += int(tgt[-1] < src[0])
         after += int(tgt[0] > src[-1])
@@ -41,23 +41,22 @@ def test_source_and_target_are_disjoint_segments_of_the_same_utterance():
 def test_short_utterances_are_counted_not_dropped_silently():
     cfg = DataConfig(source_frames=20, target_frames=10)
     src = list(cut_pairs(_utts([29, 30, 10]), cfg, seed=0))
-    assert [s.get("__skipped__") for s in src] == ["too_short", None, "too_short"]
-    batches = list(batch_pairs(iter(src + [{"__skipped__": "missing_field"}] + src), size=2, num_phones=0))
+    assert [s.reason if isinstance(s, Skipped) else None for s in src] == ["too_short", None, "too_short"]
+    batches = list(batch_pairs(iter(src + [Skipped("missing_field")] + src), size=2, num_phones=0))
     assert len(batches) == 1
-    assert batches[0]["skipped"] == {"too_short": 3, "missing_field": 1}
-    assert batches[0]["source"].shape == (2, 20, 4) and batches[0]["labels"].tolist() == [1, 1]
+    assert batches[0].skipped == {"too_short": 3, "missing_field": 1}
+    assert batches[0].source.shape == (2, 20, 4) and batches[0].labels.tolist() == [1, 1]
 
 
 def test_a_shard_set_with_nothing_usable_fails_instead_of_spinning():
-    endless = ({"__skipped__": "too_short"} for _ in range(10**6))
+    endless = (Skipped("too_short") for _ in range(10**6))
     with pytest.raises(ShardError, match="too short"):
         next(batch_pairs(endless, size=2, num_phones=0))
 
 
 def test_hard_phones_are_one_hot_encoded_in_the_batch():
-    pairs = [{"source": torch.zeros(3, 2), "target": torch.zeros(2, 2), "phones": torch.tensor([k, 4]), "label": 0}
-             for k in (0, 1)]  # fmt: skip
+    pairs = [Segment(torch.zeros(3, 2), torch.tensor([k, 4]), 0, torch.zeros(2, 2)) for k in (0, 1)]
     (batch,) = batch_pairs(iter(pairs), size=2, num_phones=5)
-    assert batch["phones"].shape == (2, 2, 5) and batch["phones"].dtype == torch.float32
-    assert batch["phones"].argmax(-1).tolist() == [[0, 4], [1, 4]]
-    assert batch["phones"].sum().item() == 4
+    assert batch.phones.shape == (2, 2, 5) and batch.phones.dtype == torch.float32
+    assert batch.phones.argmax(-1).tolist() == [[0, 4], [1, 4]]
+    assert batch.phones.sum().item() == 4

@@ -14,7 +14,7 @@ from train_helpers import config as _config
 from train_helpers import free_port as _free_port
 from train_helpers import launch as _launch
 
-from sse_dist.train.checkpoint import load_export
+from sse_dist.models.export import load_export
 
 pytestmark = pytest.mark.integration
 

@@ -42,7 +42,7 @@ def test_skips_of_every_accumulated_micro_batch_reach_the_metrics(run_state):
 
     def tally(batches):
         for batch in batches:
-            per_batch.append(dict(batch["skipped"]))
+            per_batch.append(dict(batch.skipped))
             yield batch
 
     run_state.batches = tally(run_state.batches)

@@ -12,9 +12,9 @@ from config_helpers import write_config
 
 from sse_dist import storage
 from sse_dist.config import PreprocessConfig
+from sse_dist.models.export import PHONE_EXPORT_FORMAT, load_export
 from sse_dist.preprocess import run as preprocess
 from sse_dist.shard import format as fmt
-from sse_dist.train.checkpoint import PHONE_EXPORT_FORMAT, load_export
 
 pytestmark = pytest.mark.integration
 

@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from sse_dist.config import ModelConfig, TrainConfig
-from sse_dist.train.data import Corpus
+from sse_dist.shard.fields import Corpus
 from sse_dist.train.tasks import TASKS, speaker_index
 
 TINY = ModelConfig(channels=16, stats_channels=24, embed_dim=8, decoder_channels=16, decoder_layers=1)

@@ -1,7 +1,8 @@
 """Phone sources: each turns an utterance into frame-synchronous labels on the feature frame grid.
 
-Registering a new recognizer is adding its :class:`PhoneSource` subclass to ``SOURCES`` as ``"module:Class"``;
-sources are imported only when used, so validating a config stays cheap.
+Registering a new recognizer is adding its :class:`PhoneSource` subclass to ``SOURCES`` as ``"module:Class"``
+and its name to ``config.schema.PhoneSourceName`` (a test holds the two equal); sources are imported only
+when used.
 """
 
 from __future__ import annotations

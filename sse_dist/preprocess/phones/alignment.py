@@ -11,9 +11,10 @@ from collections.abc import Sequence
 import numpy as np
 
 from ...config import FeatureConfig
+from ...frontend import frame_centre_seconds
 from ...phoneset import SILENCE, to_index
-from ..features import frame_centre_seconds
-from .base import ALIGNED, Labels, PhoneError, PhoneSource, Utterance
+from ...shard.fields import ALIGNED
+from .base import Labels, PhoneError, PhoneSource, Utterance
 
 
 def on_frame_grid(

@@ -13,15 +13,6 @@ from ...phoneset import NUM_PHONES
 if TYPE_CHECKING:
     from ...config import FeatureConfig, PhoneConfig, PreprocessConfig
 
-# How an utterance got its labels; the field's summary counts each. ``aligned`` labels come from a time
-# alignment to a known transcript (the only ones ``train --mode phones`` learns from); ``fallen_back`` ones
-# had a transcript that could not be aligned (the reason is kept) and were decoded instead.
-ALIGNED = "aligned"
-DECODED = "decoded"
-FALLEN_BACK = "fallen_back"
-CLASSIFIED = "classified"
-CLUSTERED = "clustered"
-
 
 class PhoneError(ValueError):
     """This utterance gets no phones from this source (the reason is counted in the shard summary)."""

@@ -18,10 +18,10 @@ import torch
 
 from ... import storage
 from ...config import FeatureConfig, PhoneConfig, PreprocessConfig
+from ...frontend import apply_cmn
 from ...shard import format as fmt
-from ..features import apply_cmn
-from ..shard_task import FBANK
-from .base import CLUSTERED, Labels, PhoneSource, Utterance
+from ...shard.fields import CLUSTERED, FBANK
+from .base import Labels, PhoneSource, Utterance
 
 log = logging.getLogger(__name__)
 _ITERATIONS = 50

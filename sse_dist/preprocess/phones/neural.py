@@ -16,11 +16,11 @@ import torch
 
 from ... import storage
 from ...config import FeatureConfig, ModelConfig, PhoneConfig, PreprocessConfig, from_dict
-from ...train.checkpoint import PHONE_EXPORT_FORMAT, export_url, load_export
-from ...train.model import PhoneClassifier
-from ..features import apply_cmn
-from ..shard_task import FBANK
-from .base import CLASSIFIED, Labels, PhoneError, PhoneSource, Utterance
+from ...frontend import apply_cmn
+from ...models.export import PHONE_EXPORT_FORMAT, export_url, load_export
+from ...models.xvector import PhoneClassifier
+from ...shard.fields import CLASSIFIED, FBANK
+from .base import Labels, PhoneError, PhoneSource, Utterance
 
 
 @functools.lru_cache(maxsize=4)

@@ -18,9 +18,10 @@ import numpy as np
 from ... import storage
 from ...config import FeatureConfig, PhoneConfig
 from ...phoneset import SILENCE, normalise
+from ...shard.fields import ALIGNED, DECODED, FALLEN_BACK
 from ..utterance import AudioError, waveform
 from .alignment import on_frame_grid
-from .base import ALIGNED, DECODED, FALLEN_BACK, Labels, PhoneError, PhoneSource, Utterance
+from .base import Labels, PhoneError, PhoneSource, Utterance
 
 RATE = 16000  # the en-us acoustic model's
 # Settings CMU recommends for phone recognition with the phone bigram.

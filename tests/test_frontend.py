@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from sse_dist.config import FeatureConfig
-from sse_dist.preprocess.features import (
+from sse_dist.frontend import (
     apply_cmn,
     energy_vad,
     fbank,

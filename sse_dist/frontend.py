@@ -2,7 +2,7 @@
 
 Conventions follow Kaldi's ``compute-fbank-feats``/``compute-vad`` (snip_edges, DC removal, raw log energy,
 pre-emphasis, Povey window, power spectrum, mel triangles on the 1127*ln(1+f/700) scale), so thresholds and
-recipes from Kaldi carry over; ``tests/preprocess/test_features.py`` checks against kaldi-native-fbank.
+recipes from Kaldi carry over; ``tests/test_frontend.py`` checks against kaldi-native-fbank.
 Waveforms are float in [-1, 1] and scaled to 16-bit range, as Kaldi reads them.
 """
 
@@ -15,7 +15,7 @@ import numpy as np
 import torch
 from scipy.signal import resample_poly
 
-from ..config import FeatureConfig
+from .config import FeatureConfig
 
 _EPS = float(np.finfo(np.float32).eps)
 

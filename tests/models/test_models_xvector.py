@@ -2,7 +2,7 @@ import pytest
 import torch
 
 from sse_dist.config import ModelConfig
-from sse_dist.train.model import Extractor, PhoneClassifier, SpeakerEmbeddingModel
+from sse_dist.models.xvector import Extractor, PhoneClassifier, SpeakerEmbeddingModel
 
 CFG = ModelConfig(channels=32, stats_channels=48, embed_dim=16, decoder_channels=24, decoder_layers=2)
 
