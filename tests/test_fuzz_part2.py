@@ -214,3 +214,19 @@ def test_an_output_that_is_a_folder_is_refused_before_scoring(tmp_path, capsys):
     err = capsys.readouterr().err.strip()
     assert err == f"sse-dist score: error: {tmp_path / 'out.json'}: is a folder (the output is a file)"
     assert json.dumps(os.listdir(tmp_path / "out.json")) == "[]"
+
+
+@pytest.mark.integration
+def test_check_shards_on_an_object_store(s3_bucket, tmp_path):
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    for u in ("a", "b"):
+        (corpus / f"{u}.flac").write_bytes(_flac())
+    root = f"{s3_bucket}/set"
+    shard(ShardConfig(input=str(corpus), output=root, max_utts_per_shard=1))
+    assert verify([root])["shards"] == 2
+    storage.write_bytes(fmt.shard_url(root, fmt.AUDIO, "000000"), b"replaced")
+    with pytest.raises(
+        ValueError, match=r"1 of 2 shards do not match.*000000.tar: 8 bytes, the index records"
+    ):
+        verify([root])
