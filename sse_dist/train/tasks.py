@@ -42,6 +42,8 @@ class Term:
 
 @dataclass(frozen=True)
 class Task:
+    """What one training mode trains; the loop reads only these fields."""
+
     build: ModelBuilder
     """The model, from the config, the shard sets, the number of speaker classes (0: no speaker labels) and
     the names of the loss terms (which heads it needs)."""

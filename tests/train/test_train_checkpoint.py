@@ -1,30 +1,14 @@
 """Checkpoints on a real (one-process, gloo) DeepSpeed engine: exact resume, safe loading, interrupted saves."""
 
-import os
 import pickle
 
 import pytest
 import torch
 
 from sse_dist.config import TrainConfig
-from sse_dist.train import checkpoint, distributed, ds_config
+from sse_dist.train import checkpoint, ds_config
 
 pytestmark = pytest.mark.integration
-
-
-@pytest.fixture(scope="module")
-def world():
-    """One process group for the module (DeepSpeed's engine needs one); the launcher variables are restored."""
-    import torch.distributed as dist
-
-    saved = {k: os.environ.get(k) for k in ("RANK", "WORLD_SIZE", "LOCAL_RANK", "MASTER_ADDR", "MASTER_PORT")}
-    yield distributed.init("gloo", timeout_s=60)
-    dist.destroy_process_group()
-    for k, v in saved.items():
-        if v is None:
-            os.environ.pop(k, None)
-        else:
-            os.environ[k] = v
 
 
 def _engine(zero_stage=1, precision="fp32"):

@@ -1,10 +1,8 @@
 """The loop's pieces on a real one-process DeepSpeed engine and loader."""
 
 import collections
-import os
 
 import pytest
-import torch.distributed as dist
 
 from sse_dist.config import DataConfig, DeepSpeedConfig, ModelConfig, TrainConfig
 from sse_dist.train import loop
@@ -12,14 +10,11 @@ from sse_dist.train.data import SKIP_REASONS
 
 pytestmark = pytest.mark.integration
 
-_LAUNCHER_VARS = ("RANK", "WORLD_SIZE", "LOCAL_RANK", "MASTER_ADDR", "MASTER_PORT")
-
 
 @pytest.fixture
-def run_state(tmp_path, shard_sets):
-    """A set-up run with gradient accumulation whose segments are too long for part of the tiny corpus; the
-    process group is destroyed and the launcher variables are restored afterwards."""
-    saved = {k: os.environ.get(k) for k in _LAUNCHER_VARS}
+def run_state(world, tmp_path, shard_sets):
+    """A set-up run (in the session's process group) with gradient accumulation, whose segments are too long
+    for part of the tiny corpus."""
     cfg = TrainConfig(
         shards=[shard_sets["train"]], output=str(tmp_path / "run"), steps=4, mode="ssl",
         model=ModelConfig(channels=16, stats_channels=24, embed_dim=8, decoder_channels=16, decoder_layers=1),
@@ -29,12 +24,6 @@ def run_state(tmp_path, shard_sets):
     state = loop.setup(cfg)
     yield state
     state.metrics.close()
-    dist.destroy_process_group()
-    for k, v in saved.items():
-        if v is None:
-            os.environ.pop(k, None)
-        else:
-            os.environ[k] = v
 
 
 def test_skips_of_every_accumulated_micro_batch_reach_the_metrics(run_state):
