@@ -9,7 +9,6 @@ loaded with ``torch.load(weights_only=True)``: torch alone reads it, and loading
 from __future__ import annotations
 
 import io
-import pickle
 import re
 from typing import Any
 
@@ -45,16 +44,13 @@ def load_export(url: str, kind: str = EXPORT_FORMAT) -> dict[str, Any]:
     data = storage.read_bytes(url)
     try:
         blob = torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)
-    except pickle.UnpicklingError as e:
-        found = re.search(r"unsupported GLOBAL (\S+)", str(e))
-        what = (
-            f"it would load {found.group(1)}"
-            if found
-            else "unreadable, or objects beyond tensors and plain data"
-        )
-        raise ValueError(f"{url}: refused by the weights-only load: {what}") from None
-    except (RuntimeError, EOFError, OSError, ValueError) as e:
-        first = str(e).strip().splitlines()[0][:120] if str(e).strip() else type(e).__name__
+    except Exception as e:  # pickle.UnpicklingError (pickle is not imported in this package), RuntimeError, EOFError
+        text = str(e).strip()
+        if "Weights only load failed" in text:
+            found = re.search(r"unsupported GLOBAL (\S+)", text)
+            what = f"it would load {found.group(1)}" if found else "unreadable, or holds more than tensors and data"
+            raise ValueError(f"{url}: refused by the weights-only load: {what}") from None
+        first = text.splitlines()[0][:120] if text else type(e).__name__
         raise ValueError(f"{url}: not a PyTorch model file ({first})") from None
     if not isinstance(blob, dict):
         raise ValueError(f"{url}: not an sse-dist export (holds a {type(blob).__name__}, not a dict)")
