@@ -44,11 +44,15 @@ def load_export(url: str, kind: str = EXPORT_FORMAT) -> dict[str, Any]:
     data = storage.read_bytes(url)
     try:
         blob = torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)
-    except Exception as e:  # pickle.UnpicklingError (pickle is not imported in this package), RuntimeError, EOFError
+    except Exception as e:  # pickle's UnpicklingError (no pickle import here), RuntimeError, EOFError
         text = str(e).strip()
         if "Weights only load failed" in text:
             found = re.search(r"unsupported GLOBAL (\S+)", text)
-            what = f"it would load {found.group(1)}" if found else "unreadable, or holds more than tensors and data"
+            what = (
+                f"it would load {found.group(1)}"
+                if found
+                else "unreadable, or holds more than tensors and data"
+            )
             raise ValueError(f"{url}: refused by the weights-only load: {what}") from None
         first = text.splitlines()[0][:120] if text else type(e).__name__
         raise ValueError(f"{url}: not a PyTorch model file ({first})") from None
