@@ -5,6 +5,7 @@ are checked (loopback only), its torchrun agent is SIGKILLed (its ranks must die
 takes the dead run's lease over and continues from its latest checkpoint.
 """
 
+import contextlib
 import json
 import os
 import signal
@@ -42,15 +43,25 @@ def _listening(pids):
     return out
 
 
-def test_one_writer_per_run_folder_and_ranks_die_with_their_agent(tmp_path, shard_sets, tiny_model):
+def _kill(procs):
+    """A failed assertion must not leave the run training (and writing) behind."""
+    for p in procs:
+        with contextlib.suppress(psutil.NoSuchProcess):
+            p.kill()
+
+
+def test_one_writer_per_run_folder_and_ranks_die_with_their_agent(tmp_path, shard_sets, tiny_model, request):
     cfg = config(tmp_path, shard_sets, tiny_model, **{"train.mode": "ssl", "train.checkpoint_every": 4})
     run = tmp_path / "run"
     latest = run / "checkpoints" / "latest"
     with open(tmp_path / "first.log", "w") as log:
         first = launch(cfg, "--steps", "100000", stdout=log, stderr=log)
+        started = [psutil.Process(first.pid)]
+        request.addfinalizer(lambda: _kill(started))
         _wait_for(lambda: latest.exists(), "first checkpoint", first)
         agent = psutil.Process(first.pid)
         ranks = _ranks(agent)
+        started += ranks
         assert len(ranks) == 2
         holder = json.loads((run / "lease.json").read_text())
         assert holder["host"] == socket.gethostname() and holder["pid"] in [r.pid for r in ranks]
