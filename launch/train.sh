@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# `sse-dist train` under torchrun: one node (standalone) or many (c10d rendezvous, as in a PyTorchJob).
+# `sse-dist train` under torchrun: one node (rendezvous on loopback) or many (c10d rendezvous, as in a PyTorchJob).
 # Arguments are passed to `sse-dist train`. Environment:
 #   NPROC_PER_NODE  ranks per node (default: GPUs on the node, or 1 on a CPU node)
 #   NNODES          nodes (default 1); with NNODES > 1 set RDZV_ENDPOINT=host:port of the rendezvous
@@ -9,8 +9,15 @@ if [ -z "${NPROC_PER_NODE:-}" ]; then
   NPROC_PER_NODE=$(python -c 'import torch; print(torch.cuda.device_count() or 1)')
 fi
 NNODES=${NNODES:-1}
+# `exec` keeps this pid for the agent: each rank checks it is still its parent (train/distributed.py).
+export SSE_AGENT_PID=$$
 if [ "$NNODES" = 1 ] && [ -z "${RDZV_ENDPOINT:-}" ]; then
-  exec python -m torch.distributed.run --standalone --nproc_per_node "$NPROC_PER_NODE" -m sse_dist.cli train "$@"
+  # One node: the rendezvous store, the ranks' store and gloo on loopback only (--standalone would listen on
+  # every interface). Port 0: the agent picks a free one.
+  export GLOO_SOCKET_IFNAME=${GLOO_SOCKET_IFNAME:-lo}
+  exec python -m torch.distributed.run --nnodes 1 --nproc_per_node "$NPROC_PER_NODE" \
+    --rdzv_backend c10d --rdzv_endpoint 127.0.0.1:0 --rdzv_id "sse-dist-$$" --local_addr 127.0.0.1 \
+    -m sse_dist.cli train "$@"
 fi
 : "${RDZV_ENDPOINT:?set RDZV_ENDPOINT=host:port for a multi-node run}"
 exec python -m torch.distributed.run --nnodes "$NNODES" --nproc_per_node "$NPROC_PER_NODE" \

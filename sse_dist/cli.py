@@ -30,6 +30,9 @@ STAGES = {
     "demo": "Run every stage on the embedded synthetic corpus and report untrained vs MFCC vs SSL.",
     "launch": "Render, validate and create the Kubernetes job of a stage (RayJob, PyTorchJob); follow it.",
 }
+CHECK_SHARDS = (
+    "Verify every audio shard of shard sets (local or s3://) against the sha256 and size in index.json."
+)
 PLAN = "Cost of N hours of audio end to end, from the measured benchmark rates and stated assumptions."
 
 
@@ -81,6 +84,8 @@ def parser() -> argparse.ArgumentParser:
 
     plan.add_arguments(sub.add_parser("plan", help=PLAN, description=PLAN))
     verify.add_arguments(sub.add_parser("verify", help=verify.HELP, description=verify.HELP))
+    check = sub.add_parser("check-shards", help=CHECK_SHARDS, description=CHECK_SHARDS)
+    check.add_argument("roots", nargs="+", metavar="SHARD_SET", help="shard set folder or URL")
     return p
 
 
@@ -142,13 +147,18 @@ def setup_logging() -> None:
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     setup_logging()
-    if args.stage in ("plan", "verify"):  # no experiment config of their own
+    if args.stage in ("plan", "verify", "check-shards"):  # no experiment config of their own
         from . import plan, verify
+        from .shard import verify as check_shards
 
-        run = {"plan": plan.run, "verify": verify.run}[args.stage]
+        run = {
+            "plan": plan.run,
+            "verify": verify.run,
+            "check-shards": lambda a: json.dumps(check_shards.verify(a.roots), indent=1),
+        }[args.stage]
         try:
             print(run(args))
-        except (ValueError, FileNotFoundError) as e:
+        except (ValueError, OSError) as e:
             print(f"sse-dist {args.stage}: error: {e}", file=sys.stderr)
             return 1
         return 0
@@ -164,10 +174,12 @@ def main(argv: list[str] | None = None) -> int:
             summary = run(args, cfg)
         else:
             summary = run_stage(args.stage, cfg)
-    except (ValueError, FileNotFoundError, RuntimeError) as e:
+    except (ValueError, OSError, RuntimeError) as e:
         if os.environ.get("SSE_DEBUG"):
             raise
-        print(f"sse-dist {args.stage}: error: {e}", file=sys.stderr)
+        from .storage import explain  # a storage error as `<path>: <cause>`, not errno and repr
+
+        print(f"sse-dist {args.stage}: error: {explain(e) if isinstance(e, OSError) else e}", file=sys.stderr)
         return 1
     # The demo prints its own table; every other stage prints its summary as JSON (rank 0 only).
     if args.stage != "demo" and os.environ.get("RANK", "0") == "0":

@@ -111,6 +111,15 @@ class Scale:
     grad_bytes: int = 2
     """Bytes per gradient value in the all-reduce (bf16)."""
 
+    def validate(self) -> None:
+        """Every size and rate positive (a share in (0, 1]): a zero or negative one gives a meaningless plan."""
+        for f in dataclasses.fields(self):
+            value = getattr(self, f.name)
+            if f.name != "config" and not value > 0:
+                raise ValueError(f"--{f.name.replace('_', '-')}: must be > 0, got {value}")
+        if self.speech_fraction > 1:
+            raise ValueError(f"--speech-fraction: a share in (0, 1], got {self.speech_fraction}")
+
 
 @dataclass
 class Row:
@@ -312,6 +321,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> str:
     scale = Scale(**{f.name: getattr(args, f.name) for f in dataclasses.fields(Scale)})
+    scale.validate()
     result = plan(scale, load_rates(args.results))
     if args.json:
         return json.dumps(

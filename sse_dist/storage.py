@@ -21,8 +21,10 @@ import logging
 import os
 import posixpath
 import random
+import stat
 import tempfile
 import time
+import uuid
 from collections.abc import Callable, Iterator
 from typing import IO, Any, TypeVar
 
@@ -44,6 +46,9 @@ _TRANSIENT_ERRNOS = {
     errno.EAGAIN,
     errno.ETIMEDOUT,
 }
+# Errors that mean the output cannot be written at all: reported as one line naming the path, never retried.
+_SPACE_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EROFS}
+_PROBE_BYTES = 64 << 10
 _PERMANENT = (FileNotFoundError, PermissionError, FileExistsError, IsADirectoryError, NotADirectoryError)
 
 
@@ -55,6 +60,110 @@ def _umask() -> int:
 
 # mkstemp creates files 0600; published outputs get the mode a plain open() would have given them.
 _FILE_MODE = 0o666 & ~_umask()
+
+
+class StorageError(RuntimeError):
+    """A path that cannot be read or written; the message is one line naming the path and the cause."""
+
+
+def _bare_key(error: OSError) -> bool:
+    """s3fs's FileNotFoundError for a missing key: its only argument is the key."""
+    return (
+        isinstance(error, FileNotFoundError)
+        and error.strerror is None
+        and len(error.args) == 1
+        and " " not in str(error.args[0])
+    )
+
+
+def cause(error: OSError) -> str:
+    """An OSError's cause in words, one line: ``no space left on device``."""
+    if _bare_key(error):
+        return "not found"
+    text = (error.strerror or str(error) or type(error).__name__).splitlines()[0]
+    return text[0].lower() + text[1:] if text[:2] != text[:2].upper() else text
+
+
+def explain(error: OSError, url: str = "") -> str:
+    """One line for an OSError: ``<path>: <cause>``, never a traceback."""
+    path = error.filename or url
+    if not path and _bare_key(error):
+        path = str(error.args[0])
+    return f"{path}: {cause(error)}" if path else cause(error)
+
+
+def _probe(folder: str) -> None:
+    """Write (and fsync) a small file in ``folder`` and remove it: a full disk, a read-only mount or a missing
+    permission shows here, before the work, rather than at the first output after it."""
+    fd, tmp = tempfile.mkstemp(dir=folder, prefix=_TMP + "probe-")
+    try:
+        os.write(fd, bytes(_PROBE_BYTES))
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+        os.unlink(tmp)
+
+
+def _check_local(url: str, folder: bool) -> None:
+    path = os.path.abspath(url)
+    if folder and os.path.exists(path) and not os.path.isdir(path):
+        raise StorageError(f"{url}: exists and is not a folder (the output is a folder)")
+    if not folder and os.path.isdir(path):
+        raise StorageError(f"{url}: is a folder (the output is a file)")
+    target = path if folder else os.path.dirname(path)
+    above = target
+    while not os.path.exists(above):
+        above = os.path.dirname(above)
+    if not os.path.isdir(above):
+        raise StorageError(f"{url}: cannot be created: {above} is a file, not a folder")
+    try:
+        _probe(above)  # the folder the output (or its first missing parent) will be created in
+    except OSError as e:
+        raise StorageError(f"{url}: cannot write: {cause(e)}") from None
+
+
+def _check_remote(url: str, folder: bool) -> None:
+    fs, path = _fresh(url)
+    if folder and fs.isfile(path):
+        raise StorageError(f"{url}: exists and is an object, not a folder (the output is a folder)")
+    if not folder and fs.isdir(path):
+        raise StorageError(f"{url}: is a folder (objects below it; the output is a file)")
+    probe = join(url if folder else posixpath.dirname(url), f"{_TMP}probe-{uuid.uuid4().hex}")
+    try:
+        write_bytes(probe, b"")
+        remove(probe)
+    except OSError as e:
+        raise StorageError(f"{url}: cannot write: {cause(e)}") from None
+
+
+def check_output(url: str, folder: bool) -> None:
+    """Refuse, before any work, an output that could not be written: a file where a folder is expected (or the
+    reverse), a parent that is a file, no write permission, a read-only or full disk. Creates nothing."""
+    if not url:
+        raise StorageError("output: not set")
+    (_check_remote if is_remote(url) else _check_local)(url, folder)
+
+
+def regular_file_problem(url: str) -> str | None:
+    """Why a local input cannot be read as a file without opening it, or None: opening a named pipe blocks for
+    ever, a device never ends, a socket cannot be opened."""
+    if is_remote(url):
+        return None
+    try:
+        mode = os.stat(url).st_mode
+    except OSError:
+        return None  # the read says what is wrong
+    kinds = {
+        stat.S_ISDIR: "a folder",
+        stat.S_ISFIFO: "a named pipe (FIFO)",
+        stat.S_ISCHR: "a character device",
+        stat.S_ISBLK: "a block device",
+        stat.S_ISSOCK: "a socket",
+    }
+    for test, kind in kinds.items():
+        if test(mode):
+            return f"not a regular file: {kind}"
+    return None
 
 
 def is_transient(error: BaseException) -> bool:
@@ -171,7 +280,10 @@ def read_bytes(url: str) -> bytes:
 
 
 def read_json(url: str) -> Any:
-    return json.loads(read_bytes(url).decode("utf-8"))
+    try:
+        return json.loads(read_bytes(url).decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise ValueError(f"{url}: not valid JSON ({e})") from None
 
 
 def size(url: str) -> int:
@@ -219,9 +331,11 @@ def atomic_write(url: str, sole_writer: bool = False) -> Iterator[IO[bytes]]:
                 os.fsync(f.fileno())
             os.chmod(tmp, _FILE_MODE)
             os.replace(tmp, url)
-        except BaseException:
+        except BaseException as e:
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(tmp)
+            if isinstance(e, OSError) and e.errno in _SPACE_ERRNOS:
+                raise StorageError(f"{url}: not written: {cause(e)}") from None
             raise
         return
     fs, path = filesystem(url)

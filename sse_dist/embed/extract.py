@@ -134,6 +134,8 @@ def run(
     require_set(cfg, "embed", "output")
     if not (cfg.shards or cfg.audio):
         raise ConfigError("embed.shards: must be set (or embed.audio)")
+    for url in filter(None, (cfg.output, cfg.onnx)):
+        storage.check_output(url, folder=False)  # before the work, not after it
     if cfg.method == "mfcc_stats":
         graph, info = None, {"method": "mfcc_stats", "num_ceps": cfg.num_ceps}
         embed = mfcc_stats_embedder(cfg.num_ceps)

@@ -9,6 +9,7 @@ loaded with ``torch.load(weights_only=True)``: torch alone reads it, and loading
 from __future__ import annotations
 
 import io
+import re
 from typing import Any
 
 import torch
@@ -35,9 +36,30 @@ def export_url(url: str) -> str:
 
 
 def load_export(url: str, kind: str = EXPORT_FORMAT) -> dict[str, Any]:
-    """An exported model (``model.pt`` or a run folder holding one), loaded without unpickling code."""
+    """An exported model (``model.pt`` or a run folder holding one), loaded without unpickling code.
+
+    A file that is not one (another pickle, garbage, a dict of something else) is one ``ValueError`` naming it;
+    torch's own message would suggest loading with ``weights_only=False``, which is exactly what not to do."""
     url = export_url(url)
-    blob = torch.load(io.BytesIO(storage.read_bytes(url)), map_location="cpu", weights_only=True)
+    data = storage.read_bytes(url)
+    try:
+        blob = torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)
+    except Exception as e:  # pickle's UnpicklingError (no pickle import here), RuntimeError, EOFError
+        text = str(e).strip()
+        if "Weights only load failed" in text:
+            found = re.search(r"unsupported GLOBAL (\S+)", text)
+            what = (
+                f"it would load {found.group(1)}"
+                if found
+                else "unreadable, or holds more than tensors and data"
+            )
+            raise ValueError(f"{url}: refused by the weights-only load: {what}") from None
+        first = text.splitlines()[0][:120] if text else type(e).__name__
+        raise ValueError(f"{url}: not a PyTorch model file ({first})") from None
+    if not isinstance(blob, dict):
+        raise ValueError(f"{url}: not an sse-dist export (holds a {type(blob).__name__}, not a dict)")
     if blob.get("format") != kind:
         raise ValueError(f"{url}: not an export of kind {kind!r} (format={blob.get('format')!r})")
+    if not isinstance(blob.get("state_dict"), dict):
+        raise ValueError(f"{url}: export of kind {kind!r} without a state_dict")
     return blob

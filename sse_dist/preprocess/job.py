@@ -29,6 +29,7 @@ from ..shard import format as fmt
 from ..shard.fields import FBANK
 from .phone_task import FAILED, PhoneLabeller, phone_fingerprint
 from .phones import source_class
+from .ray_start import start_local
 from .shard_task import fbank_fingerprint, fbank_shard, is_done
 
 log = logging.getLogger(__name__)
@@ -43,7 +44,7 @@ def connect(cfg: PreprocessConfig) -> bool:
     if address:
         ray.init(address=address, logging_level=logging.WARNING)
         return False
-    ray.init(num_cpus=cfg.num_cpus or None, include_dashboard=False, logging_level=logging.WARNING)
+    start_local(cfg.num_cpus or None)
     return True
 
 

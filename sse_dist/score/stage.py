@@ -74,7 +74,7 @@ def score_trials(
 
 
 def summarise(
-    scores: np.ndarray, labels: np.ndarray, cfg: ScoreConfig, backend: dict[str, Any]
+    scores: np.ndarray, labels: np.ndarray, cfg: ScoreConfig, backend: dict[str, Any], duplicates: int = 0
 ) -> dict[str, Any]:
     p_target = cfg.p_target
     summary: dict[str, Any] = {"eer_percent": 100 * eer(scores, labels)}
@@ -84,6 +84,7 @@ def summarise(
     summary |= {
         "p_target": p_target,
         "trials": len(labels),
+        "duplicate_trials_dropped": duplicates,
         "targets": n_targets,
         "nontargets": len(labels) - n_targets,
         "backend": cfg.backend,
@@ -109,6 +110,9 @@ def run(cfg: ScoreConfig) -> dict[str, Any]:
     JSON's content.
     """
     _check(cfg)
+    stem = output_stem(cfg.output)
+    for url in (cfg.output, f"{stem}.scores", f"{stem}.det.png"):
+        storage.check_output(url, folder=False)  # before the work, not after it
     embeddings = load_embeddings(cfg.embeddings)
     trials = read_trials(cfg.trials)
     enroll, test = resolve(trials, embeddings)
@@ -120,9 +124,8 @@ def run(cfg: ScoreConfig) -> dict[str, Any]:
         cohort = load_cohort(cfg, train, embeddings)
         facts["cohort_size"] = min(cfg.cohort_size, len(cohort))
     scores = score_trials(backend, embeddings.vectors, enroll, test, cohort, cfg.cohort_size)
-    summary = summarise(scores, trials.labels, cfg, facts)
+    summary = summarise(scores, trials.labels, cfg, facts, trials.duplicates)
 
-    stem = output_stem(cfg.output)
     write_scores(f"{stem}.scores", trials, scores)
     p_miss, p_fa = det_curve(scores, trials.labels)
     png = det_png(

@@ -8,6 +8,7 @@ A line that fits both (``1 a target``) is read as the VoxCeleb form: a leading l
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 
 import numpy as np
@@ -15,6 +16,7 @@ import numpy as np
 from .. import storage
 from .embeddings import Embeddings, preview
 
+log = logging.getLogger(__name__)
 _LEADING_LABELS = {"1": 1, "0": 0, "target": 1, "nontarget": 0}
 _TRAILING_LABELS = {"target": 1, "nontarget": 0}
 
@@ -33,6 +35,8 @@ class Trials:
     """1 for a target (same-speaker) trial, 0 for a non-target (int8 [T])."""
     source: str
     """Where the list came from, for error messages."""
+    duplicates: int = 0
+    """Repeated lines (same enrollment, test and label) dropped: scored twice, they would weigh double."""
 
     def __len__(self) -> int:
         return len(self.labels)
@@ -52,6 +56,8 @@ def _parse_line(fields: list[str]) -> tuple[str, str, int] | None:
 def parse_trials(text: str, source: str = "<trials>") -> Trials:
     """Parse a trial list; blank lines are skipped, anything else that is not a trial is an error."""
     enroll, test, labels = [], [], []
+    seen: dict[tuple[str, str], tuple[int, int]] = {}
+    duplicates = 0
     for lineno, line in enumerate(text.splitlines(), start=1):
         fields = line.split()
         if not fields:
@@ -62,12 +68,22 @@ def parse_trials(text: str, source: str = "<trials>") -> Trials:
                 f"{source}:{lineno}: expected 'label enroll test' (label 1/0/target/nontarget) "
                 f"or 'enroll test target|nontarget', got {line.strip()!r}"
             )
+        first = seen.setdefault(trial[:2], (lineno, trial[2]))
+        if first[0] != lineno:
+            if first[1] != trial[2]:
+                raise TrialsError(
+                    f"{source}:{lineno}: trial {trial[0]} {trial[1]} is labelled differently on line {first[0]}"
+                )
+            duplicates += 1
+            continue
         enroll.append(trial[0])
         test.append(trial[1])
         labels.append(trial[2])
     if not labels:
         raise TrialsError(f"{source}: no trials")
-    return Trials(np.array(enroll), np.array(test), np.array(labels, dtype=np.int8), source)
+    if duplicates:
+        log.warning("%s: %d repeated trial line(s) dropped (each trial is scored once)", source, duplicates)
+    return Trials(np.array(enroll), np.array(test), np.array(labels, dtype=np.int8), source, duplicates)
 
 
 def read_trials(url: str) -> Trials:

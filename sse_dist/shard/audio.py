@@ -52,6 +52,10 @@ def load(url: str, min_duration: float, max_duration: float) -> Audio:
 
 
 def _read(url: str) -> bytes:
+    # Never opened: a named pipe blocks the read for ever, a device never ends.
+    problem = storage.regular_file_problem(url)
+    if problem:
+        raise BadAudio(f"{problem}: {url}")
     try:
         return storage.read_bytes(url)
     except FileNotFoundError:

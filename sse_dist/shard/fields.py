@@ -11,6 +11,7 @@ from typing import Any
 
 from .. import storage
 from . import format as fmt
+from .verify import require_field_entries
 
 FBANK = "fbank"
 """The feature field: ``<key>.fbank.npy`` (raw log-mel), ``<key>.vad.npy`` (energy VAD), ``<key>.json``."""
@@ -61,7 +62,9 @@ def describe(roots: Iterable[str], phones_field: str) -> Corpus:
         dims.add(int(fbank["feat_dim"]))
         features = features or fbank["features"]
         if phones_field:
-            classes.add(int(field_summary(root, phones_field)["num_classes"]))
+            phones = field_summary(root, phones_field)
+            require_field_entries(root, phones_field, phones)
+            classes.add(int(phones["num_classes"]))
         shards += [fmt.shard_url(root, FBANK, s["name"]) for s in index["shards"]]
         speakers.update(index["speakers"])
         utts += sum(s["utterances"] for s in index["shards"])

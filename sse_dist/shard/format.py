@@ -79,8 +79,9 @@ def read_raw_index(root: str) -> dict[str, Any]:
         index = storage.read_json(url)
     except FileNotFoundError:
         raise ShardError(f"{url}: no shard index (run `sse-dist shard` to create the shard set)") from None
-    if index.get("format") != FORMAT:
-        raise ShardError(f"{url}: not an sse-dist shard index (format={index.get('format')!r})")
+    if not isinstance(index, dict) or index.get("format") != FORMAT:
+        found = index.get("format") if isinstance(index, dict) else type(index).__name__
+        raise ShardError(f"{url}: not an sse-dist shard index (format={found!r})")
     return index
 
 
@@ -94,7 +95,10 @@ def read_index(root: str) -> dict[str, Any]:
             f"{url}: index version {index.get('version')!r}, this sse-dist reads version {VERSION}; "
             f"migrate it in place with `python -m sse_dist.shard.migrate {root}`"
         )
-    for shard in index.get("shards", []):
+    shards = index.get("shards")
+    if not isinstance(shards, list) or not all(isinstance(s, dict) for s in shards):
+        raise ShardError(f"{url}: malformed: 'shards' must be a list of objects")
+    for shard in shards:
         # Names become paths: none may point outside the shard set.
         if not _NAME_RE.match(str(shard.get("name"))):
             raise ShardError(f"{url}: bad shard name {shard.get('name')!r} (six or more digits)")

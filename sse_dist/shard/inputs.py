@@ -63,6 +63,8 @@ class Inputs:
     """Utterances left out because their speaker is not in ``cfg.speakers``."""
     unmatched: dict[str, int] = field(default_factory=dict)
     """Per label file, lines whose utterance is not in ``wav.scp`` (ignored)."""
+    unlabelled: dict[str, int] = field(default_factory=dict)
+    """Per label file present, utterances of ``wav.scp`` it has no line for (they go in without that label)."""
 
     @property
     def count(self) -> int:
@@ -140,6 +142,7 @@ def _kaldi_dir(root: str, source: str) -> Inputs:
     if not entries and not inputs.quarantine:
         raise ValueError(f"{scp}: empty (no utterances)")
     labels = _read_labels(root, {utt for utt, _ in entries}, inputs.unmatched)
+    _count_unlabelled(root, [utt for utt, _ in entries], labels, inputs.unlabelled)
     for utt, path in entries:
         url = path if storage.is_remote(path) or os.path.isabs(path) else storage.join(root, path)
         speaker, text, ctm = (labels[name].get(utt) for name in LABEL_FILES)
@@ -163,6 +166,25 @@ def _read_labels(root: str, utts: set[str], unmatched: dict[str, int]) -> dict[s
             unmatched[name] = stray
             log.warning("%s: %d line(s) name utterances that are not in %s; ignored", url, stray, WAV_SCP)
     return labels
+
+
+def _count_unlabelled(
+    root: str, utts: list[str], labels: dict[str, dict[str, Any]], unlabelled: dict[str, int]
+) -> None:
+    """An utterance a present label file does not list would go in unlabelled without a word: count it."""
+    for name, table in labels.items():
+        missing = [u for u in utts if u not in table]
+        if table and missing:
+            unlabelled[name] = len(missing)
+            log.warning(
+                "%s: no line for %d of %d utterances of %s (e.g. %s); they are sharded without it",
+                storage.join(root, name), len(missing), len(utts), WAV_SCP, ", ".join(missing[:3]),
+            )  # fmt: skip
+
+
+def unlabelled_speakers(index: dict[str, Any]) -> int:
+    """Utterances of a shard set that ``utt2spk`` did not label although it was given (0 for older sets)."""
+    return int(index.get("summary", {}).get("unlabelled", {}).get("utt2spk", 0))
 
 
 def _read_table(url: str, empty_ok: bool) -> dict[str, str]:

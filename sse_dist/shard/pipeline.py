@@ -144,6 +144,7 @@ def _index(
         "excluded": inputs.excluded,
         "reasons": dict(Counter(q["reason"].partition(":")[0] for q in quarantine).most_common()),
         "unmatched_labels": inputs.unmatched,
+        "unlabelled": inputs.unlabelled,
     }
     return {
         "format": fmt.FORMAT,
@@ -166,6 +167,10 @@ def _summary_line(root: str, index: dict[str, Any]) -> str:
     )
     if s["reasons"]:
         line += " (" + ", ".join(f"{reason}: {n}" for reason, n in s["reasons"].items()) + ")"
+    if s["unlabelled"]:
+        line += "; without a label: " + ", ".join(
+            f"{n} (no {name} line)" for name, n in s["unlabelled"].items()
+        )
     if s["excluded"]:
         line += f"; {s['excluded']} left out (speaker not listed)"
     return line

@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import torch
+import yaml
 from deepspeed.runtime.checkpoint_engine import TorchCheckpointEngine
 from deepspeed.runtime.fp16.loss_scaler import DynamicLossScaler, LossScaler
 from deepspeed.runtime.zero.config import ZeroStageEnum
@@ -134,9 +135,12 @@ def save(engine: Any, store: Store, step: int, keep: int) -> None:
 def _latest(store: Store) -> str | None:
     url = storage.join(store.url, LATEST)
     try:
-        return storage.read_bytes(url).decode().strip()
+        name = storage.read_bytes(url).decode("utf-8", "replace").strip()
     except FileNotFoundError:
         return None
+    if not _TAG.match(name):
+        raise ValueError(f"{url}: names {name[:40]!r}, not a checkpoint (stepNNNNNNNN)")
+    return name
 
 
 def _download(store: Store, name: str) -> None:
@@ -149,14 +153,55 @@ def _download(store: Store, name: str) -> None:
     log.info("downloaded checkpoint %s (%d files) to %s", name, len(files), store.local)
 
 
-def resume(engine: Any, store: Store) -> int:
-    """The step to continue from: that of the latest complete checkpoint, or 0 if there is none."""
+def check_model(run: str, model: dict[str, Any]) -> None:
+    """Refuse to resume a run whose checkpoint was trained with another model size, naming the field: DeepSpeed
+    would fail with a page of tensor shape mismatches. The run's ``train.yaml`` is the config it was saved with
+    (written at every start, after this check)."""
+    url = storage.join(run, "train.yaml")
+    if not storage.exists(url):
+        return
+    saved = (yaml.safe_load(storage.read_bytes(url)) or {}).get("model") or {}
+    for field, value in model.items():
+        if field in saved and saved[field] != value:
+            raise ValueError(
+                f"train.model.{field}: {value!r}, but the checkpoint in {run} was trained with {saved[field]!r} "
+                "(resume with the same model, or train into a new output)"
+            )
+
+
+def _decide(store: Store, run: str, model: dict[str, Any] | None) -> int:
+    """Rank 0: the step to resume from (-1: no checkpoint)."""
     name = _latest(store)
     if name is None:
+        return -1
+    if model is not None:
+        check_model(run, model)
+    return int(name[len("step") :])
+
+
+def resume(engine: Any, store: Store, run: str = "", model: dict[str, Any] | None = None) -> int:
+    """The step to continue from: that of the latest complete checkpoint, or 0 if there is none.
+
+    Rank 0 reads ``latest`` and every rank loads the checkpoint it names: ranks that each read the pointer could
+    load different checkpoints (a save landing in between) and hang in DeepSpeed's tag check."""
+    world, error = store.world, None
+    decided = -1
+    if world.rank == 0:
+        try:
+            decided = _decide(store, run, model)
+        except (ValueError, RuntimeError, OSError) as e:
+            error, decided = e, -2
+    decided = distributed.broadcast_int(decided, world.device)
+    if error is not None:
+        raise error
+    if decided == -2:
+        raise RuntimeError("rank 0 could not resume (see its error)")
+    if decided == -1:
         log.info("no checkpoint in %s: starting from step 0", store.url)
         return 0
+    name = tag(decided)
     if store.remote:
-        if store.world.local_rank == 0:
+        if world.local_rank == 0:
             _download(store, name)
         distributed.barrier()
     path, client = engine.load_checkpoint(store.local, tag=name)

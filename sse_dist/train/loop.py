@@ -23,7 +23,7 @@ from ..config import TrainConfig, dump_yaml
 from ..metrics import TrainMetrics
 from ..models.objectives import AAMHead, margin_at
 from ..shard.fields import Corpus, describe
-from . import card, checkpoint, distributed, ds_config, history, pretrained
+from . import card, checkpoint, distributed, ds_config, history, lease, pretrained
 from .data import SKIP_REASONS, Batch, build_loader
 from .tasks import TASKS, Task, export_meta, speaker_index
 
@@ -108,7 +108,7 @@ def setup(cfg: TrainConfig) -> Run:
     )
     checkpoint.secure(engine)
     store = checkpoint.Store.for_run(cfg.output, cfg.checkpoint_staging, world)
-    step = checkpoint.resume(engine, store) if cfg.resume else 0
+    step = checkpoint.resume(engine, store, cfg.output, asdict(cfg.model)) if cfg.resume else 0
     if world.rank == 0:
         _write_run_files(cfg, corpus, ds, world.size)
         log.info(
@@ -215,6 +215,14 @@ def finish(run: Run, seconds: float) -> dict[str, Any]:
 
 
 def run(cfg: TrainConfig) -> dict[str, Any]:
+    world = distributed.init(
+        cfg.deepspeed.backend, cfg.deepspeed.timeout_s
+    )  # setup's own call is then a no-op
+    with lease.hold_run(cfg.output, world):  # one writer per run folder, taken before anything is written
+        return _train(cfg)
+
+
+def _train(cfg: TrainConfig) -> dict[str, Any]:
     state = setup(cfg)
     t_start = time.perf_counter()
     window = Window()

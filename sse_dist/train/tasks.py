@@ -20,6 +20,7 @@ from ..models.export import PHONE_EXPORT_FORMAT
 from ..models.export import export as write_model
 from ..models.xvector import PhoneClassifier, SpeakerEmbeddingModel
 from ..shard.fields import FBANK, Corpus, field_summary
+from ..shard.verify import require_labels
 
 log = logging.getLogger(__name__)
 
@@ -143,6 +144,8 @@ def speaker_index(cfg: TrainConfig, corpus: Corpus) -> dict[str, int]:
     if not TASKS[cfg.mode].speaker_labels:
         return {}
     speakers = corpus.speakers
+    if cfg.mode == "supervised" and not cfg.labelled_speakers:
+        require_labels(cfg.shards)
     if cfg.labelled_speakers:
         listed = set(storage.read_bytes(cfg.labelled_speakers).decode("utf-8").split())
         unknown = listed - set(speakers)

@@ -53,6 +53,7 @@ def test_run_end_to_end(tmp_path, kaldi_form):
         "backend": "cosine",
         "mean_subtraction": True,
         "score_norm": "none",
+        "duplicate_trials_dropped": 0,
     }
     assert (tmp_path / "out" / "result.det.png").read_bytes().startswith(b"\x89PNG")
 

@@ -82,7 +82,7 @@ def test_kaldi_dir_round_trip(corpus, tmp_path):
     assert index["speakers"] == ["spkA", "spkB"]
     assert index["summary"] | {"hours": 0} == {
         "input": 5, "sharded": 5, "quarantined": 0, "hours": 0, "excluded": 0, "reasons": {},
-        "unmatched_labels": {},
+        "unmatched_labels": {}, "unlabelled": {"phones.ctm": 3},
     }  # fmt: skip
     assert index["summary"]["hours"] == pytest.approx(3.1 / 3600, abs=1e-4)
     assert index["quarantine"] == []
