@@ -119,11 +119,14 @@ def test_repeated_trial_lines_are_dropped_and_counted():
     [
         (b'{"format": "sse-dist/shards", "shar', "not valid JSON"),
         (b'["sse-dist/shards"]', "not an sse-dist shard index \\(format='list'\\)"),
-        (b'{"format": "sse-dist/shards", "shards": {"a": 1}}', "malformed: 'shards' must be a list"),
-        (b'{"format": "sse-dist/shards", "shards": [{"name": "000000", "keys": "u0"}]}', "malformed"),
-        (b'{"format": "sse-dist/shards", "shards": ["000000"]}', "malformed"),
+        (
+            b'{"format": "sse-dist/shards", "version": 2, "shards": {"a": 1}}',
+            "malformed: 'shards' must be a list",
+        ),
+        (b'{"format": "sse-dist/shards", "shards": []}', "index version None, .* migrate it in place"),
+        (b'{"format": "sse-dist/shards", "version": 2, "shards": ["000000"]}', "malformed"),
     ],
-    ids=["truncated", "a-list", "shards-a-dict", "keys-a-string", "shard-a-string"],
+    ids=["truncated", "a-list", "shards-a-dict", "no-version", "shard-a-string"],
 )
 def test_a_malformed_index_is_one_line_naming_it(content, message, tmp_path):
     (tmp_path / "index.json").write_bytes(content)
