@@ -6,10 +6,9 @@ import os
 
 import pytest
 import torch.distributed as dist
+from train_helpers import LAUNCHER_VARS
 
 from sse_dist.train import distributed
-
-_LAUNCHER_VARS = ("RANK", "WORLD_SIZE", "LOCAL_RANK", "MASTER_ADDR", "MASTER_PORT")
 
 
 @pytest.fixture(scope="session")
@@ -17,7 +16,7 @@ def world():
     """One process group (gloo, one rank) for every in-process DeepSpeed engine of the session: DeepSpeed keeps
     a clone of the first group it sees (``deepspeed.utils.groups._WORLD_GROUP``), so an engine made after the
     group was destroyed and created again fails. The launcher variables are restored afterwards."""
-    saved = {k: os.environ.get(k) for k in _LAUNCHER_VARS}
+    saved = {k: os.environ.get(k) for k in LAUNCHER_VARS}
     yield distributed.init("gloo", timeout_s=60)
     if dist.is_initialized():
         dist.destroy_process_group()

@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 import torch
 from multinode_helpers import free_port as _free_port
+from train_helpers import child_env
 from train_helpers import config as _config
 from train_helpers import launch as _launch
 
@@ -88,7 +89,7 @@ def test_each_mode_trains_in_one_process(tmp_path, shard_sets, tiny_model):
         out = subprocess.run(
             [sys.executable, "-m", "sse_dist.cli", "train", "--config", config, "--steps", "2",
              "--output", str(tmp_path / mode)],
-            capture_output=True, text=True, timeout=300,
+            capture_output=True, text=True, timeout=300, env=child_env(),
         )  # fmt: skip
         assert out.returncode == 0, out.stderr[-4000:]
         final = json.loads((tmp_path / mode / "summary.json").read_text())["final"]

@@ -75,8 +75,11 @@ def test_one_writer_per_run_folder_and_ranks_die_with_their_agent(tmp_path, shar
         assert 1 <= len(agent_ports) <= 2, listening
 
         # A second run on the live folder is refused in one line naming the holder, and writes nothing.
+        # The live first run keeps writing: its history, and atomic writes' temporary files (``.tmp-*``).
         before = {
-            p: p.stat().st_mtime_ns for p in run.iterdir() if p.name not in ("lease.json", "history.jsonl")
+            p: p.stat().st_mtime_ns
+            for p in run.iterdir()
+            if p.name not in ("lease.json", "history.jsonl") and not p.name.startswith(".tmp-")
         }
         second = launch(cfg, "--steps", "8")
         _, err = second.communicate(timeout=300)

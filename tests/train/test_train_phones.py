@@ -9,6 +9,7 @@ import sys
 import pytest
 import torch
 from config_helpers import write_config
+from train_helpers import child_env
 
 from sse_dist import storage
 from sse_dist.config import PreprocessConfig
@@ -31,7 +32,7 @@ def _train(tmp_path, shards, tiny_model, steps):
     }
     path = write_config(tmp_path / "phones.yaml", overrides, cfg)
     cmd = [sys.executable, "-m", "sse_dist.cli", "train", "--config", path, "--steps", str(steps)]
-    out = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+    out = subprocess.run(cmd, capture_output=True, text=True, timeout=300, env=child_env())
     assert out.returncode == 0, out.stderr[-4000:]
     return tmp_path / "run"
 

@@ -22,6 +22,16 @@ def launch(config, *args, nproc=2, stdout=subprocess.PIPE, stderr=subprocess.PIP
     progress bars would fill a pipe nobody reads."""
     # The launcher runs `python` from PATH, as in an activated venv or a container.
     path = f"{os.path.dirname(sys.executable)}{os.pathsep}{os.environ['PATH']}"
-    env = {**os.environ, "NPROC_PER_NODE": str(nproc), "PATH": path}
+    env = child_env(NPROC_PER_NODE=str(nproc), PATH=path)
     cmd = [str(REPO / "launch" / "train.sh"), "--config", config, *args]
     return subprocess.Popen(cmd, env=env, stdout=stdout, stderr=stderr, text=True)
+
+
+# What a launcher sets for its ranks: the session's in-process group (conftest.world) has them in os.environ, and
+# a training started as a child must not inherit them (its store would bind the session's port: EADDRINUSE).
+LAUNCHER_VARS = ("RANK", "WORLD_SIZE", "LOCAL_RANK", "MASTER_ADDR", "MASTER_PORT")
+
+
+def child_env(**extra: str) -> dict[str, str]:
+    """The environment for a training started as a child process: this one's, less the launcher variables."""
+    return {**{k: v for k, v in os.environ.items() if k not in LAUNCHER_VARS}, **extra}
