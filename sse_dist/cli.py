@@ -28,7 +28,7 @@ STAGES = {
     "embed": "Extract one embedding per utterance of a shard set (and export the extractor as ONNX).",
     "score": "Score a trial list (cosine or LDA+PLDA, optional AS-norm); EER, minDCF and a DET curve.",
     "demo": "Run every stage on the embedded synthetic corpus and report untrained vs MFCC vs SSL.",
-    "launch": "Render, validate and create the Kubernetes job of a stage (RayJob, PyTorchJob); follow it.",
+    "launch": "Render, validate and create the Kubernetes job of a stage (RayJob; TrainJob or PyTorchJob); follow it.",
 }
 CHECK_SHARDS = (
     "Verify every audio shard of shard sets (local or s3://) against the sha256 and size in index.json."
