@@ -65,3 +65,15 @@ def errors(obj: dict[str, Any]) -> list[str]:
     """What the strict CRD schema of ``obj``'s kind finds wrong with it (empty: valid)."""
     found = validator(obj["kind"], obj["apiVersion"]).iter_errors(obj)
     return [f"{'.'.join(map(str, e.absolute_path)) or '(top)'}: {e.message}" for e in found]
+
+
+def rename(path: list, new: str):
+    """A mutation of a manifest: the key at ``path`` renamed to ``new`` (a misspelled field)."""
+
+    def mutate(obj):
+        *parents, leaf = path
+        for p in parents:
+            obj = obj[p]
+        obj[new] = obj.pop(leaf)
+
+    return mutate

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from crd_helpers import CRDS, FILES, errors, needs_crds
+from crd_helpers import CRDS, FILES, errors, needs_crds, rename
 
 from sse_dist.config import ExperimentConfig, LaunchConfig, load
 from sse_dist.launch import render, trainjob, validate
@@ -112,16 +112,6 @@ def test_sse_dist_torch_is_the_stock_torch_distributed_runtime_and_more():
     assert ours["spec"]["template"]["spec"]["failurePolicy"]["maxRestarts"] >= 1
 
 
-def _rename(path, new):
-    def mutate(obj):
-        *parents, leaf = path
-        for p in parents:
-            obj = obj[p]
-        obj[new] = obj.pop(leaf)
-
-    return mutate
-
-
 NODE_PATCH = ["spec", "runtimePatches", 0, "trainingRuntimeSpec", "template", "spec", "replicatedJobs", 0]
 RUNTIME_JOB = ["spec", "template", "spec", "replicatedJobs", 0, "template", "spec"]
 
@@ -145,7 +135,7 @@ def test_a_misspelled_field_fails_both_the_builtin_schema_and_the_crd(source, pa
     obj = rendered(source)[1] if source in MANIFESTS else k8s_object(source)
     assert official(obj) == [] and not builtin_rejects(obj)
     bad = copy.deepcopy(obj)
-    _rename(path, new)(bad)
+    rename(path, new)(bad)
     assert any(f"'{new}' was unexpected" in e for e in official(bad)), official(bad)
     assert builtin_rejects(bad)
 

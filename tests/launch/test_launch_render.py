@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+from crd_helpers import rename
 
 from sse_dist.cli import main
 from sse_dist.config import ConfigError, ExperimentConfig, load
@@ -198,16 +199,6 @@ def _set(path, value):
     return mutate
 
 
-def _rename(path, new):
-    def mutate(obj):
-        *parents, leaf = path
-        for p in parents:
-            obj = obj[p]
-        obj[new] = obj.pop(leaf)
-
-    return mutate
-
-
 MASTER = ["spec", "pytorchReplicaSpecs", "Master"]
 TRAINER = ["spec", "trainer"]
 POD_PATCH = ["spec", "runtimePatches", 0, "trainingRuntimeSpec", "template", "spec", "replicatedJobs", 0]
@@ -219,10 +210,10 @@ CONTAINER = ["template", "spec", "containers", 0]
 @pytest.mark.parametrize(
     ("stage", "index", "mutate", "message"),
     [
-        ("train", 1, _rename([*TRAINER, "numProcPerNode"], "nprocPerNode"), "'nprocPerNode' was unexpected"),
+        ("train", 1, rename([*TRAINER, "numProcPerNode"], "nprocPerNode"), "'nprocPerNode' was unexpected"),
         ("train", 1, _set([*TRAINER, "numNodes"], "4"), "'4' is not of type 'integer'"),
         ("train", 1, _set([*TRAINER, "numProcPerNode"], 0), "0 is less than the minimum of 1"),
-        ("train", 1, _rename([*POD_PATCH, "volumes"], "volume"), "'volume' was unexpected"),
+        ("train", 1, rename([*POD_PATCH, "volumes"], "volume"), "'volume' was unexpected"),
         ("train", 1, _set([*POD_PATCH, "priorityClassName"], "high"), "'priorityClassName' was unexpected"),
         ("train", 1, _set([*POD_PATCH, "containers", 0, "ports"], []), "'ports' was unexpected"),
         ("train", 1, _set([*TRAINER, "env", 0, "name"], "PET_NNODES"), "should not be valid"),
@@ -233,7 +224,7 @@ CONTAINER = ["template", "spec", "containers", 0]
         (
             "pytorchjob",
             1,
-            _rename([*MASTER, *CONTAINER, "volumeMounts"], "volumeMount"),
+            rename([*MASTER, *CONTAINER, "volumeMounts"], "volumeMount"),
             "'volumeMount' was unexpected",
         ),
         (
@@ -244,7 +235,7 @@ CONTAINER = ["template", "spec", "containers", 0]
         ),
         ("pytorchjob", 1, _set([*MASTER, *CONTAINER, "name"], "trainer"), "does not contain items matching"),
         ("preprocess", 1, _set([*HEAD, "rayStartParams", "num-cpus"], 0), "0 is not of type 'string'"),
-        ("preprocess", 1, _rename(["spec", "entrypoint"], "entryPoint"), "'entryPoint' was unexpected"),
+        ("preprocess", 1, rename(["spec", "entrypoint"], "entryPoint"), "'entryPoint' was unexpected"),
         (
             "preprocess",
             1,
@@ -252,7 +243,7 @@ CONTAINER = ["template", "spec", "containers", 0]
             "is not of type 'object'",
         ),
         ("preprocess", 1, _set(["metadata", "name"], "x" * 48), "is too long"),
-        ("train", 0, _rename(["data"], "date"), "'date' was unexpected"),
+        ("train", 0, rename(["data"], "date"), "'date' was unexpected"),
         ("train", 0, _set(["data", "experiment.yaml"], 3), "3 is not of type 'string'"),
     ],
 )
