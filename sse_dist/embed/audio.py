@@ -10,7 +10,7 @@ equal those of ``shard`` -> ``preprocess`` -> ``embed`` on the same audio (``tes
 from __future__ import annotations
 
 import posixpath
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import replace
 from typing import Any
 
@@ -21,9 +21,8 @@ from .. import storage
 from ..config import FeatureConfig, ShardConfig, from_dict
 from ..preprocess.utterance import AudioError, analyse, featurize, mono
 from ..shard.audio import BadAudio, load
-from ..shard.inputs import Inputs, read_inputs
+from ..shard.inputs import Inputs, UtteranceTable, read_inputs
 from ..shard.inputs import Utterance as Entry
-from ..shard.writer import assign_keys
 from .sources import Source, Utterance
 
 
@@ -42,7 +41,7 @@ def find(path: str, shard: ShardConfig) -> Inputs:
     fs, local = storage.filesystem(path)
     if fs.isfile(local):
         name = posixpath.basename(path)
-        return Inputs(name, [Entry(posixpath.splitext(name)[0], name, path)])
+        return Inputs(name, UtteranceTable.of([Entry(posixpath.splitext(name)[0], name, path)]))
     return read_inputs(replace(shard, input=path))
 
 
@@ -67,14 +66,13 @@ def waveform_features(wave: Any, sample_rate: int, features: FeatureConfig) -> t
 def audio_source(path: str, shard: ShardConfig, features: FeatureConfig) -> Source:
     """The utterances of ``path``; the ones that cannot be used are quarantined with the reason."""
     inputs = find(path, shard)
-    keyed, quarantine = assign_keys(inputs.utterances)
-    quarantine += inputs.quarantine
-    utterances = _featurised(keyed, shard, features, quarantine)
+    quarantine = list(inputs.quarantine)
+    utterances = _featurised(inputs.utterances.keyed(quarantine), shard, features, quarantine)
     return Source(utterances, inputs.count, {"input": inputs.count}, quarantine)
 
 
 def _featurised(
-    keyed: list[tuple[str, Entry]],
+    keyed: Iterable[tuple[str, Entry]],
     shard: ShardConfig,
     features: FeatureConfig,
     quarantine: list[dict[str, str]],

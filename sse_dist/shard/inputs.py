@@ -7,7 +7,6 @@ piped command, a malformed label file, an unreadable speakers file) raise before
 
 from __future__ import annotations
 
-import functools
 import logging
 import os
 import posixpath
@@ -18,6 +17,9 @@ from typing import Any
 
 from .. import storage
 from ..config import ShardConfig
+from .table import Utterance, UtteranceTable
+
+__all__ = ["Inputs", "Utterance", "UtteranceTable", "read_inputs"]
 
 log = logging.getLogger(__name__)
 
@@ -31,32 +33,10 @@ AUDIO_EXTENSIONS = frozenset(
 )
 
 
-@dataclass(frozen=True)
-class Utterance:
-    id: str
-    path: str
-    """As the input names it: relative to the input folder, or absolute when ``wav.scp`` lists it so."""
-    url: str
-    """Where it is read from."""
-    speaker: str | None = None
-    text: str | None = None
-    ctm: str | None = None
-    """Its ``phones.ctm`` segments packed as ``"start dur phone;..."``: a CTM of 10k hours as Python lists
-    would take tens of GB."""
-
-    @property
-    def phones(self) -> list[list[Any]] | None:
-        """``[[start_s, dur_s, phone], ...]`` ordered by start (readers binary-search them), or None."""
-        if self.ctm is None:
-            return None
-        segments = [[float(s), float(d), p] for s, d, p in (seg.split(" ") for seg in self.ctm.split(";"))]
-        return sorted(segments, key=lambda seg: seg[0])
-
-
 @dataclass
 class Inputs:
     source: str
-    utterances: list[Utterance]
+    utterances: UtteranceTable
     quarantine: list[dict[str, str]] = field(default_factory=list)
     """Entries that name no usable file (``{"id", "path", "reason"}``)."""
     excluded: int = 0
@@ -107,13 +87,15 @@ def _is_dir(url: str) -> bool:
 
 def _lines(url: str) -> Iterator[tuple[int, str]]:
     """Non-blank lines of a text file as ``(line number, stripped line)``."""
-    try:
-        text = storage.read_bytes(url).decode("utf-8")
-    except UnicodeDecodeError as e:
-        raise ValueError(f"{url}: not UTF-8 text ({e})") from None
-    for n, line in enumerate(text.splitlines(), 1):
-        if line.strip():
-            yield n, line.strip()
+    # Streamed: a label file of a large corpus (a CTM: ~1.5 KB per utterance) is never held whole.
+    with storage.open_read(url) as f:
+        for n, raw in enumerate(f, 1):
+            try:
+                line = raw.decode("utf-8").strip()
+            except UnicodeDecodeError as e:
+                raise ValueError(f"{url}: not UTF-8 text (line {n}: {e})") from None
+            if line:
+                yield n, line
 
 
 def _split(line: str) -> tuple[str, str]:
@@ -124,8 +106,7 @@ def _split(line: str) -> tuple[str, str]:
 
 def _kaldi_dir(root: str, source: str) -> Inputs:
     scp = storage.join(root, WAV_SCP)
-    inputs = Inputs(source, [])
-    entries = []
+    inputs = Inputs(source, UtteranceTable())
     for n, line in _lines(scp):
         utt, path = _split(line)
         if path.endswith("|"):
@@ -138,47 +119,43 @@ def _kaldi_dir(root: str, source: str) -> Inputs:
                 {"id": utt, "path": "", "reason": f"malformed: {WAV_SCP} line {n} has no path"}
             )
             continue
-        entries.append((utt, path))
-    if not entries and not inputs.quarantine:
-        raise ValueError(f"{scp}: empty (no utterances)")
-    labels = _read_labels(root, {utt for utt, _ in entries}, inputs.unmatched)
-    _count_unlabelled(root, [utt for utt, _ in entries], labels, inputs.unlabelled)
-    for utt, path in entries:
         url = path if storage.is_remote(path) or os.path.isabs(path) else storage.join(root, path)
-        speaker, text, ctm = (labels[name].get(utt) for name in LABEL_FILES)
-        inputs.utterances.append(Utterance(utt, path, url, speaker, text, ctm))
+        inputs.utterances.add(utt, path, url)
+    if not len(inputs.utterances) and not inputs.quarantine:
+        raise ValueError(f"{scp}: empty (no utterances)")
+    _read_labels(root, inputs.utterances)
+    for name in LABEL_FILES:
+        stray = inputs.utterances.unmatched(name)
+        if stray:
+            inputs.unmatched[name] = stray
+            log.warning(
+                "%s: %d line(s) name utterances that are not in %s; ignored",
+                storage.join(root, name), stray, WAV_SCP,
+            )  # fmt: skip
+    _count_unlabelled(root, inputs.utterances, inputs.unlabelled)
     return inputs
 
 
-def _read_labels(root: str, utts: set[str], unmatched: dict[str, int]) -> dict[str, dict[str, Any]]:
-    """``utt2spk``, ``text`` and ``phones.ctm`` of a data dir (empty when absent), keyed by utterance."""
-    readers = {
-        "utt2spk": functools.partial(_read_table, empty_ok=False),
-        "text": functools.partial(_read_table, empty_ok=True),
-        "phones.ctm": _read_ctm,
-    }
-    labels: dict[str, dict[str, Any]] = {}
-    for name, reader in readers.items():
+def _read_labels(root: str, table: UtteranceTable) -> None:
+    """``utt2spk``, ``text`` and ``phones.ctm`` of a data dir (where present) into the table."""
+    for name in ("utt2spk", "text"):
         url = storage.join(root, name)
-        labels[name] = reader(url) if storage.exists(url) else {}
-        stray = len(labels[name].keys() - utts)
-        if stray:
-            unmatched[name] = stray
-            log.warning("%s: %d line(s) name utterances that are not in %s; ignored", url, stray, WAV_SCP)
-    return labels
+        if storage.exists(url):
+            _read_table(url, table, name, empty_ok=name == "text")
+    url = storage.join(root, "phones.ctm")
+    if storage.exists(url):
+        _read_ctm(url, table)
 
 
-def _count_unlabelled(
-    root: str, utts: list[str], labels: dict[str, dict[str, Any]], unlabelled: dict[str, int]
-) -> None:
+def _count_unlabelled(root: str, table: UtteranceTable, unlabelled: dict[str, int]) -> None:
     """An utterance a present label file does not list would go in unlabelled without a word: count it."""
-    for name, table in labels.items():
-        missing = [u for u in utts if u not in table]
-        if table and missing:
-            unlabelled[name] = len(missing)
+    for name in table.label_names():
+        missing, first = table.unlabelled(name)
+        if missing:
+            unlabelled[name] = missing
             log.warning(
                 "%s: no line for %d of %d utterances of %s (e.g. %s); they are sharded without it",
-                storage.join(root, name), len(missing), len(utts), WAV_SCP, ", ".join(missing[:3]),
+                storage.join(root, name), missing, len(table), WAV_SCP, ", ".join(first),
             )  # fmt: skip
 
 
@@ -187,51 +164,53 @@ def unlabelled_speakers(index: dict[str, Any]) -> int:
     return int(index.get("summary", {}).get("unlabelled", {}).get("utt2spk", 0))
 
 
-def _read_table(url: str, empty_ok: bool) -> dict[str, str]:
+def _read_table(url: str, table: UtteranceTable, name: str, empty_ok: bool) -> None:
     """A Kaldi ``<utt> <value>`` table; ``text`` may have empty values (an utterance with no words)."""
-    table: dict[str, str] = {}
     for n, line in _lines(url):
         utt, value = _split(line)
         if not value and not empty_ok:
             raise ValueError(f"{url}:{n}: expected '<utt> <value>', got {line!r}")
-        if utt in table:
+        if not table.add_label(name, utt, value):
             raise ValueError(f"{url}:{n}: utterance {utt!r} listed twice")
-        table[utt] = value
-    return table
 
 
-def _read_ctm(url: str) -> dict[str, str]:
-    """A CTM of phones, ``<utt> <channel> <start> <dur> <phone>``, packed per utterance (see
-    :attr:`Utterance.ctm`)."""
-    segments: dict[str, list[str]] = {}
+def _read_ctm(url: str, table: UtteranceTable) -> None:
+    """A CTM of phones, ``<utt> <channel> <start> <dur> <phone>``, packed per run of lines of one utterance
+    (see :attr:`Utterance.ctm`)."""
+    utt, run = None, []
     for n, line in _lines(url):
         try:
-            utt, _chan, start, dur, phone = line.split()[:5]
+            this, _chan, start, dur, phone = line.split()[:5]
             float(start), float(dur)
         except ValueError:
             raise ValueError(
                 f"{url}:{n}: expected '<utt> <channel> <start> <dur> <phone>', got {line!r}"
             ) from None
-        segments.setdefault(utt, []).append(f"{start} {dur} {phone}")
-    return {utt: ";".join(segs) for utt, segs in segments.items()}
+        if this != utt and run:
+            table.add_ctm(utt, ";".join(run))
+            run = []
+        utt = this
+        run.append(f"{start} {dur} {phone}")
+    if run:
+        table.add_ctm(utt, ";".join(run))
 
 
 def _audio_folder(root: str, source: str) -> Inputs:
     fs, base = storage.filesystem(root)
     base = base.rstrip("/")
-    found, skipped = [], Counter()
+    table, skipped = UtteranceTable(), Counter()
     for path in sorted(fs.find(base)):
         rel = posixpath.relpath(path, base)
         stem, ext = posixpath.splitext(rel)
         if ext[1:].lower() in AUDIO_EXTENSIONS:
-            found.append(Utterance(stem, rel, storage.join(root, *rel.split("/"))))
+            table.add(stem, rel, storage.join(root, *rel.split("/")))
         else:
             skipped[ext.lower() or "(none)"] += 1
     if skipped:
         log.info("%s: skipped %d file(s) that are not audio (%s)", root, sum(skipped.values()), dict(skipped))
-    if not found:
+    if not len(table):
         raise ValueError(f"{root}: no audio files (looked for {', '.join(sorted(AUDIO_EXTENSIONS))})")
-    return Inputs(source, found)
+    return Inputs(source, table)
 
 
 def _read_speakers(url: str) -> set[str]:
@@ -248,12 +227,9 @@ def _read_speakers(url: str) -> set[str]:
 
 
 def _keep_speakers(inputs: Inputs, speakers: set[str]) -> None:
-    if all(u.speaker is None for u in inputs.utterances):
+    if "utt2spk" not in inputs.utterances.label_names():
         raise ValueError("a speakers subset needs speaker labels: the input has no utt2spk (or it is empty)")
-    kept = [u for u in inputs.utterances if u.speaker in speakers]
-    inputs.excluded = len(inputs.utterances) - len(kept)
-    inputs.utterances = kept
-    missing = speakers - {u.speaker for u in kept}
+    inputs.excluded, missing = inputs.utterances.keep_speakers(speakers)
     if missing:
         log.warning(
             "%d of %d listed speakers have no utterances: %s",

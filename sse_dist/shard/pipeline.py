@@ -23,7 +23,7 @@ from ..config import ShardConfig, require_set, validate
 from . import format as fmt
 from .audio import Audio, BadAudio, load
 from .inputs import Inputs, Utterance, read_inputs
-from .writer import ShardWriter, assign_keys, sample_json
+from .writer import ShardWriter, sample_json
 
 log = logging.getLogger(__name__)
 
@@ -38,11 +38,18 @@ def run(cfg: ShardConfig) -> dict[str, Any]:
     validate(cfg, "shard.")
     require_set(cfg, "shard", "input", "output")
     inputs = read_inputs(cfg)
+    try:
+        return _shard(cfg, inputs)
+    finally:
+        inputs.utterances.close()
+
+
+def _shard(cfg: ShardConfig, inputs: Inputs) -> dict[str, Any]:
     _check_output(cfg.output)
-    keyed, quarantine = assign_keys(inputs.utterances)
-    quarantine += inputs.quarantine
+    quarantine = list(inputs.quarantine)
+    keyed = inputs.utterances.keyed(quarantine)  # duplicate keys join the quarantine as they are reached
     with ShardWriter(cfg.output, cfg.max_utts_per_shard, cfg.max_shard_mb) as writer:
-        for (key, utt), result in _checked(keyed, cfg):
+        for (key, utt), result in _checked(keyed, len(inputs.utterances), cfg):
             if isinstance(result, Audio):
                 writer.add(key, result, sample_json(utt, result, inputs.source))
             else:
@@ -77,7 +84,7 @@ def _check_output(root: str) -> None:
 
 
 def _checked(
-    keyed: list[tuple[str, Utterance]], cfg: ShardConfig
+    keyed: Iterable[tuple[str, Utterance]], total: int, cfg: ShardConfig
 ) -> Iterator[tuple[tuple[str, Utterance], Any]]:
     """Each ``(key, utterance)`` with its :class:`Audio` or quarantine reason, in order, with progress."""
 
@@ -87,7 +94,7 @@ def _checked(
         except BadAudio as e:
             return item, str(e)
 
-    with tqdm(total=len(keyed), desc="shard", unit="utt", file=sys.stderr, mininterval=1.0) as bar:
+    with tqdm(total=total, desc="shard", unit="utt", file=sys.stderr, mininterval=1.0) as bar:
         for result in _ordered_map(check, keyed, cfg.workers):
             bar.update()
             yield result

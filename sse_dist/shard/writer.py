@@ -23,27 +23,6 @@ log = logging.getLogger(__name__)
 _MB = 1_000_000
 
 
-def assign_keys(utterances: list[Utterance]) -> tuple[list[tuple[str, Utterance]], list[dict[str, str]]]:
-    """``(key, utterance)`` in utterance-id order, and quarantine entries for the ones whose key is taken.
-
-    The sort is stable, so of two ``wav.scp`` lines with the same id the first keeps the key.
-    """
-    owners: dict[str, str] = {}
-    keyed, duplicates = [], []
-    for utt in sorted(utterances, key=lambda u: u.id):
-        key = fmt.key_for(utt.id)
-        if key in owners:
-            owner = (
-                "an earlier line with the same id" if owners[key] == utt.id else f"utterance {owners[key]!r}"
-            )
-            reason = f"duplicate key: {key!r} is taken by {owner}"
-            duplicates.append({"id": utt.id, "path": utt.path, "reason": reason})
-            continue
-        owners[key] = utt.id
-        keyed.append((key, utt))
-    return keyed, duplicates
-
-
 def sample_json(utt: Utterance, audio: Audio, source: str) -> dict[str, Any]:
     meta = {
         "id": utt.id,
