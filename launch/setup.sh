@@ -46,12 +46,12 @@ if [ "$version" != "$LOCK_PYTHON" ]; then
   # The locks pin wheels for one Python; elsewhere resolve from pyproject.toml's bounds (slower, unlocked).
   echo "set-up: Python $version is not the locked $LOCK_PYTHON; resolving from pyproject.toml" >&2
   torch=$(grep -v '^#' requirements/torch.in)
-  if [ -n "$uv" ]; then "$uv" pip install --quiet --python "$py" "$torch" -e '.[test]'; else
+  if [ -n "$uv" ]; then "$uv" pip install --quiet --compile-bytecode --python "$py" "$torch" -e '.[test]'; else
     "$py" -m pip install --quiet "$torch" && "$py" -m pip install --quiet -e '.[test]'; fi
   exit 0
 fi
-if [ -n "$uv" ] && "$uv" pip install --quiet --python "$py" --require-hashes -r "$lockfile"; then
-  "$uv" pip install --quiet --python "$py" --no-deps -e .
+if [ -n "$uv" ] && "$uv" pip install --quiet --compile-bytecode --python "$py" --require-hashes -r "$lockfile"; then
+  "$uv" pip install --quiet --compile-bytecode --python "$py" --no-deps -e .
 else
   echo "set-up: uv unavailable or failed; installing the lock with pip" >&2
   "$py" -m pip install --quiet --require-hashes -r "$lockfile"

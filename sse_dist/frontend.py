@@ -13,7 +13,6 @@ import math
 
 import numpy as np
 import torch
-from scipy.signal import resample_poly
 
 from .config import FeatureConfig
 
@@ -71,6 +70,10 @@ def _povey_window(win: int) -> torch.Tensor:
 def resample(wave: np.ndarray, orig_rate: int, new_rate: int) -> np.ndarray:
     if orig_rate == new_rate:
         return wave
+    # Imported here: scipy.signal costs ~1 CPU-s to import, and training (which reads features, never audio)
+    # imports this module for its mean normalisation.
+    from scipy.signal import resample_poly
+
     g = math.gcd(orig_rate, new_rate)
     return resample_poly(wave, new_rate // g, orig_rate // g).astype(np.float32)
 
