@@ -15,6 +15,7 @@ already there and not re-run are kept).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import subprocess
@@ -51,6 +52,10 @@ def role(proc: psutil.Process, cmd: str, parents: dict[int, str], root: bool) ->
             return name
     if root:
         return "driver"
+    if "python" not in cmd.split(" ")[0]:
+        # DeepSpeed's JIT build of its shared-memory op (ninja, c++, cc1plus) on a fresh environment: a
+        # one-off compiler, not a loader worker, though the rank starts it.
+        return "compiler (JIT build)"
     parent = parents.get(proc.ppid(), "")
     if parent == "torchrun agent":
         return "rank"
@@ -115,7 +120,7 @@ def folder_bytes(path: Path) -> int:
 def measure(name: str, cmd: list[str], hours: float, outputs: list[Path], env: dict | None = None) -> dict:
     """Run one stage's command; its wall time, CPU, throughput, peak RSS per role, disk written, stdout JSON."""
     before = sum(folder_bytes(p) for p in outputs)
-    t0 = time.perf_counter()
+    t0, started_at = time.perf_counter(), time.time()
     proc = subprocess.Popen(
         cmd,
         cwd=ROOT,
@@ -135,6 +140,7 @@ def measure(name: str, cmd: list[str], hours: float, outputs: list[Path], env: d
     lines = out.splitlines()
     start = max((i for i, line in enumerate(lines) if line == "{"), default=None)  # the summary JSON is last
     return {
+        "started_at": started_at,
         "wall_s": round(wall, 2),
         "cpu_s": round(cpu, 2),
         "audio_hours": hours,
@@ -164,20 +170,91 @@ def open_cost(root: Path) -> dict[str, Any]:
     return {k: round(v, 4) if isinstance(v, float) else v for k, v in json.loads(out.stdout).items()}
 
 
-def rehearse(hours: float, work: Path, steps: int, stages: dict[str, Any]) -> dict[str, Any]:
-    """Every stage at one size, each recorded in ``stages`` as it finishes (a long run saves what it has)."""
+STAGES = ("synth", "shard", "preprocess", "train", "embed")
+
+
+def _fbank_done(roots: list[Path]) -> int:
+    """Shards whose features are done (their done-manifest is written last)."""
+    return sum(len(list((r / "fbank").glob("[0-9]" * 6 + ".json"))) for r in roots)
+
+
+def interrupted(cmd: list[str], roots: list[Path], at: float) -> dict[str, Any]:
+    """Start ``cmd`` (preprocess) and kill its whole process tree (driver, Ray's processes, workers: as a lost
+    node would) once a fraction ``at`` of the shards have their features; what was done, and what was left
+    half-written (the shards in flight)."""
+    shards = sum(len(json.loads((r / "index.json").read_text())["shards"]) for r in roots)
+    t0 = time.perf_counter()
+    proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    sampler = Sampler(proc.pid)
+    while proc.poll() is None and _fbank_done(roots) < at * shards:
+        time.sleep(0.5)
+    tree = [psutil.Process(proc.pid), *psutil.Process(proc.pid).children(recursive=True)]
+    for p in tree:
+        with contextlib.suppress(psutil.NoSuchProcess):
+            p.kill()
+    psutil.wait_procs(tree, timeout=30)
+    roles = sampler.stop()
+    in_flight = {f.name.rsplit("-", 1)[-1] for r in roots for f in (r / "fbank").glob(".tmp-*")}
+    print(f"  preprocess killed after {time.perf_counter() - t0:.0f} s", flush=True)
+    return {
+        "wall_s": round(time.perf_counter() - t0, 2),
+        "cpu_s": round(sum(r["cpu_s"] for r in roles.values()), 2),
+        "processes": roles,
+        "shards": shards,
+        "fbank_done_at_kill": _fbank_done(roots),
+        "half_written_at_kill": sorted(in_flight),
+        "loadavg": [round(x, 2) for x in os.getloadavg()],
+    }
+
+
+def start_cost(stage: dict[str, Any]) -> dict[str, Any]:
+    """From the launch to the end of the first step: wall seconds, and CPU seconds (the rank's by then, plus
+    the torchrun agent's, which does nothing else but start and wait)."""
+    first = (stage["summary"] or {}).get("first_step") or {}
+    if not first:
+        return {}
+    agent = stage["processes"].get("torchrun agent", {}).get("cpu_s", 0.0)
+    return {
+        "before_first_step_s": round(first["at"] - stage["started_at"], 2),
+        "before_first_step_cpu_s": round(first["cpu_s"] + agent, 2),
+    }
+
+
+def resumed(killed: dict[str, Any], rerun: dict[str, Any]) -> dict[str, Any]:
+    """The rerun after the kill: shards it redid beyond those the kill left undone, and the stage's throughput
+    counting both runs' CPU (an interrupted job's true cost)."""
+    counts = rerun["summary"]["totals"]["shards"]["fbank"]
+    cpu = killed["cpu_s"] + rerun["cpu_s"]
+    return {
+        "resume": {
+            "fbank_done_at_kill": killed["fbank_done_at_kill"],
+            "fbank_skipped_on_rerun": counts["skipped"],
+            "done_shards_redone": killed["fbank_done_at_kill"] - counts["skipped"],
+            "half_written_at_kill": len(killed["half_written_at_kill"]),
+        },
+        "cpu_s_with_interrupted_run": round(cpu, 2),
+        "audio_hours_per_core_hour_with_interrupted_run": round(rerun["audio_hours"] / (cpu / 3600), 2),
+    }
+
+
+def rehearse(
+    hours: float, work: Path, steps: int, stages: dict[str, Any], only: list[str], interrupt: float = 0.0
+) -> dict[str, Any]:
+    """The stages in ``only`` at one size, each recorded in ``stages`` as it finishes (a long run saves what it
+    has); a stage not in ``only`` keeps what ``stages`` already holds, so a corpus made once is reused."""
     w = work / f"{hours:g}h"
     corpus, train, test, run = w / "corpus", w / "train", w / "test", w / "run"
-    print(f"{hours:g} h -> {w}", flush=True)
-    stages["synth"] = measure(
-        "synth",
-        [*CLI, "synth", "--set", f"synth.output={corpus}", "--set", f"synth.hours={hours}"],
-        hours,
-        [w],
-    )
+    print(f"{hours:g} h -> {w}: {' '.join(only)}", flush=True)
+    if "synth" in only:
+        stages["synth"] = measure(
+            "synth",
+            [*CLI, "synth", "--set", f"synth.output={corpus}", "--set", f"synth.hours={hours}"],
+            hours,
+            [w],
+        )
     synth = stages["synth"]["summary"]
     h_train, h_test = synth["hours"]["train"], synth["hours"]["test"]
-    for split, out, h in (("train", train, h_train), ("test", test, h_test)):
+    for split, out, h in (("train", train, h_train), ("test", test, h_test)) if "shard" in only else ():
         stages[f"shard {split}"] = measure(
             f"shard {split}",
             [*CLI, "shard", "--set", f"shard.input={corpus / split}", "--set", f"shard.output={out}"],
@@ -187,20 +264,28 @@ def rehearse(hours: float, work: Path, steps: int, stages: dict[str, Any]) -> di
     prep = ["--set", f"preprocess.shards=[{train},{test}]", "--set", "preprocess.phones.source=kmeans"]
     prep += ["--set", "preprocess.phones.field=units", "--set", "preprocess.num_cpus=2"]
     prep += ["--set", f"preprocess.phones.model={w / 'units.npz'}"]
-    stages["preprocess"] = measure("preprocess", [*CLI, "preprocess", *prep], h_train + h_test, [train, test])
-    stages["open"] = open_cost(train)
+    if "preprocess" in only:
+        cmd = [*CLI, "preprocess", *prep]
+        if interrupt:
+            stages["preprocess interrupted"] = interrupted(cmd, [train, test], interrupt)
+        stages["preprocess"] = measure("preprocess", cmd, h_train + h_test, [train, test])
+        if interrupt:
+            stages["preprocess"] |= resumed(stages["preprocess interrupted"], stages["preprocess"])
+        stages["open"] = open_cost(train)
     settings = [
         "--config", "configs/demo.yaml", "--set", f"train.shards=[{train}]", "--set", f"train.output={run}",
         "--set", f"train.steps={steps}", "--set", f"train.checkpoint_every={steps}", "--set",
         "train.phones_field=units",
     ]  # fmt: skip
     torchrun = [PY, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "1"]
-    stages["train"] = measure("train", [*torchrun, "-m", "sse_dist.cli", "train", *settings], h_train, [run])
-    s = stages["train"]["summary"] or {}
-    stages["train"]["before_first_step_s"] = round(stages["train"]["wall_s"] - s.get("seconds", 0), 2)
+    if "train" in only:
+        cmd = [*torchrun, "-m", "sse_dist.cli", "train", *settings]
+        stages["train"] = measure("train", cmd, h_train, [run])
+        stages["train"] |= start_cost(stages["train"])
     emb = [*settings, "--set", f"embed.shards=[{test}]", "--set", f"embed.output={w / 'test.npz'}"]
     emb += ["--set", f"embed.checkpoint={run}"]
-    stages["embed"] = measure("embed", [*CLI, "embed", *emb], h_test, [w / "test.npz"])
+    if "embed" in only:
+        stages["embed"] = measure("embed", [*CLI, "embed", *emb], h_test, [w / "test.npz"])
     return {"hours": hours, "train_hours": h_train, "test_hours": h_test, "stages": stages}
 
 
@@ -212,7 +297,7 @@ def table(result: dict[str, Any]) -> str:
     rows.append("|---|---|---:|---:|---:|---|---:|---|")
     for size, d in result["sizes"].items():
         for name, st in d["stages"].items():
-            if name == "open":
+            if name in ("open", "preprocess interrupted"):
                 continue
             rss = ", ".join(
                 f"{role} {p['peak_rss_mb']:.0f}" + (f" (x{p['processes']})" if p["processes"] > 1 else "")
@@ -220,7 +305,9 @@ def table(result: dict[str, Any]) -> str:
                 if p["peak_rss_mb"] >= 100
             )
             extra = (
-                f" ({st['before_first_step_s']:.0f} s before the first step)"
+                f" (first step {st['before_first_step_s']:.0f} s"
+                + (f", {st['before_first_step_cpu_s']:.0f} CPU-s" if "before_first_step_cpu_s" in st else "")
+                + " after launch)"
                 if "before_first_step_s" in st
                 else ""
             )
@@ -252,6 +339,19 @@ def main() -> None:
     p.add_argument(
         "--output", type=Path, default=RESULTS / "growth.json", help="results file (sizes are added)"
     )
+    p.add_argument(
+        "--stages",
+        nargs="+",
+        choices=STAGES,
+        default=list(STAGES),
+        help="stages to run (the others keep their recorded results; later stages need synth's corpus on disk)",
+    )
+    p.add_argument(
+        "--interrupt",
+        type=float,
+        default=0.0,
+        help="kill preprocess once this fraction of the shards have features, then rerun it (0: no kill)",
+    )
     p.add_argument("--table", action="store_true", help="print the results file as a markdown table and stop")
     args = p.parse_args()
     path = args.output
@@ -263,8 +363,10 @@ def main() -> None:
     RESULTS.mkdir(exist_ok=True)
     for hours in args.hours:
         stages = _Saved(lambda: path.write_text(json.dumps(result, indent=1) + "\n"))
+        dict.update(stages, result["sizes"].get(f"{hours:g}", {}).get("stages", {}))
         result["sizes"][f"{hours:g}"] = {"machine": machine(), "stages": stages}
-        result["sizes"][f"{hours:g}"] |= rehearse(hours, args.work.resolve(), args.steps, stages)
+        run = rehearse(hours, args.work.resolve(), args.steps, stages, args.stages, args.interrupt)
+        result["sizes"][f"{hours:g}"] |= run
         stages.save()
     print(f"wrote {path}")
 

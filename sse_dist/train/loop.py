@@ -65,6 +65,9 @@ class Run:
     """What ``train.init_from`` loaded, and from where (None: random initialisation)."""
     skipped: collections.Counter[str] = field(default_factory=collections.Counter)
     """Utterances this rank's loader could not use, by reason."""
+    first_step: dict[str, float] = field(default_factory=dict)
+    """When this run's first step ended (unix time) and the CPU seconds this rank had used by then: what
+    starting costs, measured from the launch by whoever launched it."""
 
     @property
     def weights(self) -> dict[str, float]:
@@ -200,6 +203,7 @@ def finish(run: Run, seconds: float) -> dict[str, Any]:
         * world.size,
         "skipped_utterances": {k: int(v) for k, v in zip(SKIP_REASONS, totals)},
         "seconds": seconds,
+        "first_step": run.first_step,
         "final": run.rows[-1] if run.rows else {},
     }
     if world.rank == 0:
@@ -229,6 +233,7 @@ def _train(cfg: TrainConfig) -> dict[str, Any]:
     bar = tqdm(total=cfg.steps, initial=state.step, desc="train", unit="step", disable=state.world.rank != 0)
     while state.step < cfg.steps:
         train_step(state, window)
+        state.first_step = state.first_step or {"at": time.time(), "cpu_s": time.process_time()}
         bar.update(1)
         if state.step % cfg.log_every == 0 or state.step == cfg.steps:
             log_window(state, window, bar)
