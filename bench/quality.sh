@@ -5,7 +5,7 @@
 # cosine, cosine + AS-norm (a label-free cohort: the 1,600 so762-train utterances, each on its own) and
 # PLDA (trained on the so762 training speakers' embeddings and labels, for every row). Prints the table.
 #   bench/quality.sh [ROW...]       default: the rows of the docs' table; rows already done are skipped
-# Rows: mfcc, ssl, ssl-steps-N (SSL with N steps), supervised, multitask-L (recon_weight L), semi-N (N% labelled),
+# Rows: mfcc, ssl, ssl-steps-N (SSL with N steps), ssl-raw-N (the same without mean normalisation), supervised, multitask-L (recon_weight L), semi-N (N% labelled),
 # contrastive-N (the contrastive objective alone, N steps), sslcon-N (reconstruction + contrastive, N steps),
 # ecapa-ssl-N (SSL with ECAPA-TDNN, N steps), supervised-aam (AAM softmax), semi-N-from-ROW (semi-N started from
 # the extractor and decoder of row ROW, fresh heads and optimizer: pretrain, then fine-tune). Any row name ending in
@@ -85,6 +85,8 @@ run_row() {  # a row name, optionally with -sN: the same row trained with seed N
     mfcc) evaluate mfcc --method mfcc_stats ;;
     ssl) trained ssl runs/so762-ssl-km "${BASE[@]}" --phones_field km ;;
     ssl-steps-*) trained "$1" "$OUT/$1" "${BASE[@]}" "${SEED[@]}" --phones_field km --steps "$(steps "$1")" ;;
+    ssl-raw-*) trained "$1" "$OUT/$1" "${BASE[@]}" "${SEED[@]}" --phones_field km --steps "$(steps "$1")" \
+      --config configs/so762-raw.yaml ;;
     contrastive-*) trained "$1" "$OUT/$1" "${BASE[@]}" "${SEED[@]}" --config configs/so762-contrastive.yaml \
       --steps "$(steps "$1")" ;;
     sslcon-*) trained "$1" "$OUT/$1" "${BASE[@]}" "${SEED[@]}" --config configs/so762-ssl-contrastive.yaml \
