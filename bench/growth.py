@@ -221,8 +221,8 @@ def start_cost(stage: dict[str, Any]) -> dict[str, Any]:
 
 
 def resumed(killed: dict[str, Any], rerun: dict[str, Any]) -> dict[str, Any]:
-    """The rerun after the kill: shards it redid beyond those the kill left undone, and the stage's throughput
-    counting both runs' CPU (an interrupted job's true cost)."""
+    """The rerun after the kill: the done shards it redid (none, if resuming works) and the half-written ones
+    it restarted; the stage's CPU and throughput count both runs (what an interrupted job really costs)."""
     counts = rerun["summary"]["totals"]["shards"]["fbank"]
     cpu = killed["cpu_s"] + rerun["cpu_s"]
     return {
@@ -232,8 +232,9 @@ def resumed(killed: dict[str, Any], rerun: dict[str, Any]) -> dict[str, Any]:
             "done_shards_redone": killed["fbank_done_at_kill"] - counts["skipped"],
             "half_written_at_kill": len(killed["half_written_at_kill"]),
         },
-        "cpu_s_with_interrupted_run": round(cpu, 2),
-        "audio_hours_per_core_hour_with_interrupted_run": round(rerun["audio_hours"] / (cpu / 3600), 2),
+        "rerun_cpu_s": rerun["cpu_s"],
+        "cpu_s": round(cpu, 2),
+        "audio_hours_per_core_hour": round(rerun["audio_hours"] / (cpu / 3600), 2),
     }
 
 
