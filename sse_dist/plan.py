@@ -1,5 +1,8 @@
 """The cost model: what N hours of unlabelled audio cost end to end, from the per-core rates this project's
 benchmarks measure (``bench/results/*.json``) and stated assumptions for what no benchmark here can measure.
+The sharding and preprocessing rates come from the growth rehearsal (``bench/growth.py``: the same commands at
+1, 10 and 100 hours), fitted between its two largest sizes, so that a fixed cost paid once per job is not priced
+as if it grew with the corpus.
 
     sse-dist plan [--hours 10000] [--config configs/xvector-large.yaml] [--nodes 4] [--gpu-speedup 1000] ...
 
@@ -15,7 +18,6 @@ import argparse
 import dataclasses
 import json
 import math
-import statistics
 import typing
 from dataclasses import dataclass
 from pathlib import Path
@@ -41,19 +43,54 @@ class Rates:
     fbank_rtf: float
     """Core-seconds per audio second of fbank + VAD + CMN (bench/features.py)."""
     audio_mb_per_hour: float
-    """Stored FLAC audio shard, MB per audio hour (bench/shards.py)."""
-    shard_hours_per_s: float
-    """Audio hours sharded per second by `sse-dist shard` on the benchmark machine (bench/shards.py)."""
+    """Stored FLAC audio shard, MB per audio hour (the rehearsal's largest shard set)."""
+    shard_core_s_per_hour: float
+    """Core-seconds per audio hour of `sse-dist shard`: decode, check, FLAC, tar (the rehearsal, fitted)."""
     preprocess_core_s_per_hour: float
-    """Core-seconds per audio hour of the preprocessing job's tasks: reading, fbank, VAD, alignment phones,
-    writing (bench/preprocess.py)."""
-    preprocess_fixed_s: float
-    """Fixed cost of one preprocessing job, seconds: worker start-up, scheduling (bench/preprocess.py)."""
+    """Core-seconds per audio hour of the whole preprocessing job (driver, Ray and its workers: reading, fbank,
+    VAD, k-means units, writing), beyond its fixed cost (the rehearsal, fitted)."""
+    preprocess_fixed_core_s: float
+    """Core-seconds a preprocessing job costs whatever its size: Ray and worker start-up (the rehearsal, the
+    fit's intercept)."""
+    rehearsal_hours: tuple[float, ...]
+    """The corpus sizes the rehearsal ran (the two largest give the fitted rates)."""
     loader_pairs_per_core_s: float
     """Segment pairs per second that one loader worker supplies (bench/loader.py); its cost is per utterance,
     so a config with longer segments gets more frames from each pair."""
     train_frames_per_core_s: dict[str, float]
     """Training frames per second on one CPU core, per model config file name (bench/train.py)."""
+
+
+def fit(points: list[tuple[float, float]]) -> tuple[float, float]:
+    """Cost per audio hour and fixed cost of a stage, from (audio hours, CPU seconds) at several sizes: the line
+    through the two largest (one size: all of it per hour)."""
+    (h1, c1), (h2, c2) = ([(0.0, 0.0)] + sorted(points))[-2:]
+    rate = (c2 - c1) / (h2 - h1)
+    return rate, max(c1 - rate * h1, 0.0)
+
+
+def _rehearsal(growth: dict[str, Any]) -> dict[str, Any]:
+    """The rehearsal's shard and preprocess rates (bench/growth.py)."""
+    sizes = {float(k): v["stages"] for k, v in growth["sizes"].items()}
+    missing = [k for k, st in sizes.items() if not {"shard train", "preprocess"} <= set(st)]
+    if not sizes or missing:
+        raise FileNotFoundError(
+            f"growth.json: sizes {sorted(missing) or 'none'} lack shard or preprocess (run `python bench/growth.py`)"
+        )
+    points = {
+        stage: [(st[stage]["audio_hours"], st[stage]["cpu_s"]) for st in sizes.values()]
+        for stage in ("shard train", "preprocess")
+    }
+    largest = sizes[max(sizes)]["shard train"]
+    shard_rate, _ = fit(points["shard train"])
+    prep_rate, prep_fixed = fit(points["preprocess"])
+    return {
+        "audio_mb_per_hour": largest["disk_written_mb"] / largest["audio_hours"],
+        "shard_core_s_per_hour": shard_rate,
+        "preprocess_core_s_per_hour": prep_rate,
+        "preprocess_fixed_core_s": prep_fixed,
+        "rehearsal_hours": tuple(sorted(sizes)),
+    }
 
 
 def load_rates(results: Path = RESULTS) -> Rates:
@@ -63,20 +100,11 @@ def load_rates(results: Path = RESULTS) -> Rates:
             raise FileNotFoundError(f"{path}: no benchmark result (run `python bench/{name}.py`)")
         return json.loads(path.read_text())
 
-    feats, shards, prep, loader, train = (
-        read(n) for n in ("features", "shards", "preprocess", "loader", "train")
-    )
-    write = shards["local"]["write"]
+    feats, growth, loader, train = (read(n) for n in ("features", "growth", "loader", "train"))
     one_worker = next(r for r in loader["supply"] if r["workers"] == 1)
-    runs = [run for pair in prep["rounds"] for run in pair]
     return Rates(
         fbank_rtf=feats["rtf_sse_dist_fbank_vad_cmn"],
-        audio_mb_per_hour=write["mb"] / (write["seconds"] * write["audio_hours_per_s"]),
-        shard_hours_per_s=write["audio_hours_per_s"],
-        preprocess_core_s_per_hour=statistics.median(
-            sum(r["task_core_s_per_audio_hour"].values()) for r in runs
-        ),
-        preprocess_fixed_s=prep["fixed_overhead_s"],
+        **_rehearsal(growth),
         loader_pairs_per_core_s=one_worker["batches_per_s"] * loader["micro_batch"],
         train_frames_per_core_s={Path(m["config"]).name: m["frames_per_s"] for m in train["model_sizes"]},
     )
@@ -176,21 +204,22 @@ def _storage(s: Scale, r: Rates) -> list[Row]:
 
 
 def _preprocessing(s: Scale, r: Rates) -> list[Row]:
+    rehearsal = f"rehearsal at {', '.join(f'{h:g}' for h in r.rehearsal_hours)} h"
     rows = [
         Row(
-            "sharding (FLAC + tar) on the 2-core benchmark machine",
-            s.hours / r.shard_hours_per_s / 3600,
-            "h",
-            "measured rate",
+            "sharding (decode, check, FLAC, tar)",
+            s.hours * r.shard_core_s_per_hour / 3600,
+            "core-h",
+            f"measured rate x hours ({rehearsal})",
         ),
         Row("fbank + VAD + CMN compute", s.hours * r.fbank_rtf, "core-h", "measured RTF x hours"),
         Row(
-            "preprocessing job's tasks (I/O, fbank, VAD, alignment phones)",
+            "preprocessing job (driver, Ray, workers: I/O, fbank, VAD, k-means units)",
             s.hours * r.preprocess_core_s_per_hour / 3600,
             "core-h",
-            "measured rate x hours",
+            f"measured rate x hours ({rehearsal})",
         ),
-        Row("preprocessing job's fixed cost, once per job", r.preprocess_fixed_s, "s", "measured"),
+        Row("preprocessing job's fixed cost, once per job", r.preprocess_fixed_core_s, "core-s", rehearsal),
     ]
     for source, (core_s_per_hour, _) in PHONE_SOURCES.items():
         rows.append(

@@ -8,14 +8,15 @@ import json
 import pytest
 
 from sse_dist.cli import main
-from sse_dist.plan import Rates, Scale, load_rates, plan
+from sse_dist.plan import Rates, Scale, fit, load_rates, plan
 
 RATES = Rates(
     fbank_rtf=3e-4,
     audio_mb_per_hour=60.0,
-    shard_hours_per_s=1.0,
+    shard_core_s_per_hour=20.0,
     preprocess_core_s_per_hour=8.0,
-    preprocess_fixed_s=10.0,
+    preprocess_fixed_core_s=10.0,
+    rehearsal_hours=(1.0, 10.0, 100.0),
     loader_pairs_per_core_s=2_000.0,
     train_frames_per_core_s={"xvector-large.yaml": 2_000.0, "demo.yaml": 100_000.0},
 )
@@ -38,6 +39,7 @@ def test_totals_scale_linearly_with_hours():
     for quantity in (
         "audio shards (FLAC)",
         "fbank + VAD + CMN compute",
+        "sharding (decode, check, FLAC, tar)",
         "GPU-hours per epoch",
         "phones: neural (soft)",
     ):
@@ -72,14 +74,31 @@ def test_unmeasured_config_is_a_clear_error():
         plan(Scale(config="configs/other.yaml"), RATES, SETTINGS)
 
 
+def _stage(hours: float, cpu_s: float, mb: float = 0.0) -> dict:
+    return {"audio_hours": hours, "cpu_s": cpu_s, "disk_written_mb": mb}
+
+
+def _growth(sizes: dict[str, tuple[float, float, float]]) -> dict:
+    """A rehearsal result: per size, the shard stage's audio hours, CPU-s and MB, and preprocess CPU-s."""
+    return {
+        "sizes": {
+            size: {"stages": {"shard train": _stage(h, shard, mb), "preprocess": _stage(h, prep)}}
+            for size, (h, shard, mb, prep) in sizes.items()
+        }
+    }
+
+
 def _results(folder):
     files = {
         "features": {"rtf_sse_dist_fbank_vad_cmn": 3e-4},
-        "shards": {"local": {"write": {"mb": 120.0, "seconds": 2.0, "audio_hours_per_s": 1.0}}},
-        "preprocess": {
-            "fixed_overhead_s": 10.0,
-            "rounds": [[{"task_core_s_per_audio_hour": {"fbank": 6.0, "phones": 1.0}}]],
-        },
+        # Preprocess: 60 core-s fixed + 5 per hour; shard: 20 per hour; 60 MB of FLAC per hour.
+        "growth": _growth(
+            {
+                "1": (1.0, 25.0, 60.0, 65.0),
+                "10": (10.0, 200.0, 600.0, 110.0),
+                "100": (100.0, 2000.0, 6000.0, 560.0),
+            }
+        ),
         "loader": {"micro_batch": 32, "supply": [{"workers": 1, "batches_per_s": 25.0}]},
         "train": {"model_sizes": [{"config": "configs/demo.yaml", "frames_per_s": 1e5}]},
     }
@@ -91,11 +110,27 @@ def test_rates_come_from_the_benchmark_results(tmp_path):
     _results(tmp_path)
     rates = load_rates(tmp_path)
     assert rates.audio_mb_per_hour == 60.0 and rates.loader_pairs_per_core_s == 800.0
-    assert rates.preprocess_core_s_per_hour == 7.0 and rates.preprocess_fixed_s == 10.0
+    # Fitted between 10 and 100 h: the 1-h run's larger share of fixed cost does not inflate the rate.
+    assert rates.preprocess_core_s_per_hour == pytest.approx(
+        5.0
+    ) and rates.preprocess_fixed_core_s == pytest.approx(60.0)
+    assert rates.shard_core_s_per_hour == pytest.approx(20.0) and rates.rehearsal_hours == (1.0, 10.0, 100.0)
     assert rates.train_frames_per_core_s == {"demo.yaml": 1e5}
+    growth = json.loads((tmp_path / "growth.json").read_text())
+    del growth["sizes"]["100"]["stages"]["preprocess"]
+    (tmp_path / "growth.json").write_text(json.dumps(growth))
+    with pytest.raises(FileNotFoundError, match="bench/growth.py"):
+        load_rates(tmp_path)
     (tmp_path / "loader.json").unlink()
     with pytest.raises(FileNotFoundError, match="bench/loader.py"):
         load_rates(tmp_path)
+
+
+def test_fit_separates_the_fixed_cost():
+    assert fit([(1.0, 65.0), (10.0, 110.0), (100.0, 560.0)]) == pytest.approx((5.0, 60.0))
+    assert fit([(10.0, 110.0)]) == pytest.approx((11.0, 0.0))  # one size: all of it per hour
+    assert fit([(1.0, 30.0), (2.0, 40.0)])[1] == pytest.approx(20.0)
+    assert fit([(1.0, 30.0), (2.0, 50.0)])[1] == pytest.approx(10.0)
 
 
 def test_plan_subcommand(tmp_path, capsys):
