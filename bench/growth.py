@@ -52,9 +52,9 @@ def role(proc: psutil.Process, cmd: str, parents: dict[int, str], root: bool) ->
             return name
     if root:
         return "driver"
-    if "python" not in cmd.split(" ")[0]:
-        # DeepSpeed's JIT build of its shared-memory op (ninja, c++, cc1plus) on a fresh environment: a
-        # one-off compiler, not a loader worker, though the rank starts it.
+    if Path(cmd.split(" ")[0]).name in ("ninja", "c++", "g++", "gcc", "cc1plus", "as", "ld", "collect2"):
+        # DeepSpeed's JIT build of its shared-memory op on a fresh environment: a one-off compiler, not a
+        # loader worker, though the rank starts it.
         return "compiler (JIT build)"
     parent = parents.get(proc.ppid(), "")
     if parent == "torchrun agent":
@@ -87,6 +87,8 @@ class Sampler:
                     rss, cpu = p.memory_info().rss, p.cpu_times()
                     if p.pid not in self.roles:
                         cmd = " ".join(p.cmdline())[:160]
+                        if not cmd:  # forked, not yet exec'd: its role shows at the next poll
+                            continue
                         self.roles[p.pid] = role(p, cmd, self.roles, p.pid == self.root.pid)
             except (psutil.NoSuchProcess, psutil.AccessDenied, psutil.ZombieProcess):
                 continue
