@@ -40,11 +40,11 @@ def role(proc: psutil.Process, cmd: str, parents: dict[int, str], root: bool) ->
     """What a process is, from its command line (and its parent's, for forked workers sharing it)."""
     for needle, name in (
         ("gcs_server", "ray gcs"),
+        ("ray::", "ray worker"),
+        ("default_worker.py", "ray worker"),  # before "raylet": a worker's arguments name the raylet's socket
         ("raylet", "raylet"),
         ("dashboard", "ray dashboard"),
         ("log_monitor", "ray log monitor"),
-        ("ray::", "ray worker"),
-        ("default_worker.py", "ray worker"),
         ("torch.distributed.run", "torchrun agent"),
         ("ray/_private", "ray helper"),
     ):
