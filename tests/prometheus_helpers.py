@@ -39,13 +39,20 @@ def api(port: int, path: str, **params) -> dict:
     return body["data"]
 
 
-def start_prometheus(tmp_path: Path, port: int, targets: list[int]) -> subprocess.Popen:
-    """Scrape ``targets`` (loopback ports) every 0.5 s at the PodMonitor's path, with the PrometheusRule's rules."""
+def start_prometheus(
+    tmp_path: Path, port: int, targets: list[int], scrape_s: float = 0.5
+) -> subprocess.Popen:
+    """Scrape ``targets`` (loopback ports) every ``scrape_s`` at the PodMonitor's path, with the PrometheusRule's
+    rules."""
     monitor = yaml.safe_load((BASE / "podmonitor.yaml").read_text())
     path = monitor["spec"]["podMetricsEndpoints"][0]["path"]
     (tmp_path / "rules.yaml").write_text(yaml.safe_dump({"groups": rules()["spec"]["groups"]}))
     config = {
-        "global": {"scrape_interval": "500ms", "scrape_timeout": "400ms", "evaluation_interval": "500ms"},
+        "global": {
+            "scrape_interval": f"{scrape_s * 1000:.0f}ms",
+            "scrape_timeout": f"{scrape_s * 800:.0f}ms",
+            "evaluation_interval": f"{scrape_s * 1000:.0f}ms",
+        },
         "rule_files": ["rules.yaml"],
         "scrape_configs": [
             {

@@ -1,5 +1,5 @@
 """Two torchrun agents (two "nodes", one rank each) meeting at a c10d rendezvous on loopback, started exactly as
-``launch/train.sh`` starts each node of an elastic job (``NNODES=1:2``, ``MAX_RESTARTS``, ``RDZV_ENDPOINT``),
+``launch/train.sh`` starts each pod of the rendered elastic PyTorchJob (``NNODES=1:2``, ``MAX_RESTARTS``),
 every rank serving its metrics to a real Prometheus. They train and checkpoint as one job; then one agent is
 SIGKILLed with its rank (a lost node). The survivor re-rendezvouses alone and resumes from the latest checkpoint
 with the step count, the LR schedule and the global batch kept. Last, promtool unit-tests the alerting rules of
@@ -26,22 +26,43 @@ from deepspeed.runtime.lr_schedules import WarmupCosineLR
 from multinode_helpers import BIN, Node, free_ports
 from prometheus_helpers import api, needs_prometheus, rules, start_prometheus, stop
 
-from sse_dist.config import TrainConfig
+from sse_dist.config import ExperimentConfig, TrainConfig, load
+from sse_dist.launch import render
 from sse_dist.train import ds_config
 
 pytestmark = [pytest.mark.integration, needs_prometheus]
 REPO = Path(__file__).resolve().parents[1]
 STEPS, MICRO_BATCH = 40, 8
-SCRAPE_S, REPLAY = 0.5, "15s"
-"""Prometheus here scrapes every 0.5 s; promtool replays each scrape as one of the PodMonitor's 15 s intervals,
-so the rules' minutes span the seconds this test runs."""
+SCRAPE_S, REPLAY_S = 0.25, 15
+"""Prometheus here scrapes every 0.25 s; promtool replays each scrape as one of the PodMonitor's 15 s intervals,
+so the rules' minutes span the seconds this test runs (the rank-down alert's 5 minutes: 5 s)."""
+
+
+def _pod_env() -> dict[str, str]:
+    """torchrun's settings in the pods of an elastic PyTorchJob of 1 to 2 nodes x 1 rank, as rendered."""
+    overrides = ["launch.train_api=pytorchjob", "launch.train.nodes=2", "launch.train.min_nodes=1"]
+    overrides += ["launch.train.max_nodes=2", "launch.train.procs_per_node=1", "launch.train.max_restarts=2"]
+    cfg = load(
+        ExperimentConfig,
+        [str(REPO / "configs" / "cluster-4x8.yaml")],
+        [*overrides, "train.deepspeed.zero_stage=0"],
+    )
+    _, job = render.render(cfg, "train")
+    assert job["spec"]["elasticPolicy"]["maxRestarts"] == 2
+    pod = job["spec"]["pytorchReplicaSpecs"]["Worker"]["template"]["spec"]["containers"][0]
+    env = {
+        e["name"]: e["value"] for e in pod["env"] if e["name"] in ("NNODES", "NPROC_PER_NODE", "MAX_RESTARTS")
+    }
+    assert env == {"NNODES": "1:2", "NPROC_PER_NODE": "1", "MAX_RESTARTS": "2"}
+    return env
 
 
 def _agents(tmp_path: Path, config: str, rdzv_port: int, metrics_ports: list[int]) -> list[Node]:
-    """One ``launch/train.sh`` per node, both pointed at the same rendezvous endpoint and job id; each node's
-    rank exports on its own port (on a cluster, each pod has its own address)."""
-    env = {"PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}", "NNODES": "1:2", "NPROC_PER_NODE": "1"}
-    env |= {"RDZV_ENDPOINT": f"127.0.0.1:{rdzv_port}", "RDZV_ID": uuid.uuid4().hex[:12], "MAX_RESTARTS": "2"}
+    """One ``launch/train.sh`` per node with the rendered pods' torchrun settings, both pointed at the same
+    rendezvous endpoint and job id; each node's rank exports on its own port (on a cluster, each pod has its own
+    address). The pods always resume (``train.resume: true``); train.sh adds ``--resume`` to an elastic job."""
+    env = {"PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}", **_pod_env()}
+    env |= {"RDZV_ENDPOINT": f"127.0.0.1:{rdzv_port}", "RDZV_ID": uuid.uuid4().hex[:12]}
     # A shrunk rendezvous waits this long for a node to come back before it starts the survivors.
     env["RDZV_CONF"] = "last_call_timeout=2"
     cmd = [str(REPO / "launch" / "train.sh"), "--config", config]
@@ -108,8 +129,8 @@ def _input_series(series: list[dict]) -> list[dict]:
 
 def _promtool(tmp_path: Path, series: list[dict], tests: list[dict]) -> None:
     (tmp_path / "rules.yaml").write_text(yaml.safe_dump({"groups": rules()["spec"]["groups"]}))
-    spec = {"rule_files": ["rules.yaml"], "evaluation_interval": REPLAY, "tests": [
-        {"interval": REPLAY, "input_series": _input_series(series), "alert_rule_test": tests}
+    spec = {"rule_files": ["rules.yaml"], "evaluation_interval": f"{REPLAY_S}s", "tests": [
+        {"interval": f"{REPLAY_S}s", "input_series": _input_series(series), "alert_rule_test": tests}
     ]}  # fmt: skip
     (tmp_path / "scraped_test.yaml").write_text(yaml.safe_dump(spec, sort_keys=False))
     out = subprocess.run(
@@ -127,7 +148,7 @@ def test_elastic_agents_lose_a_node_resume_alone_and_the_alert_names_it(tmp_path
     overrides |= {"train.deepspeed.micro_batch": MICRO_BATCH, "train.optim.warmup_steps": 8}
     config = write_config(tmp_path / "exp.yaml", overrides, base)
     prom_port, rdzv_port, *metrics_ports = free_ports(4)
-    prom = start_prometheus(tmp_path, prom_port, metrics_ports)
+    prom = start_prometheus(tmp_path, prom_port, metrics_ports, SCRAPE_S)
     start = time.time()
     agents = _agents(tmp_path, config, rdzv_port, metrics_ports)
     try:
@@ -172,8 +193,12 @@ def test_elastic_agents_lose_a_node_resume_alone_and_the_alert_names_it(tmp_path
     up = {s["metric"]["instance"]: s["values"] for s in series if s["metric"]["__name__"] == "up"}
     kill = round((killed - start) / SCRAPE_S)
     assert up[instances[lost]][kill - 1] == "1" and set(up[instances[lost]][kill + 2 :]) == {"0"}
-    # The alert is evaluated at the survivor's last scrape: it was back and training alone by then.
+    # The alert is evaluated at the survivor's last scrape: it was back and training alone by then, for longer
+    # than the alert's 5 minutes (20 replayed scrapes).
     last = max(i for i, v in enumerate(up[instances[survivor]]) if v == "1")
+    restarting = up[instances[survivor]].index("0", kill)  # its worker group stopped, then restarted
+    back = up[instances[survivor]].index("1", restarting)
+    assert last - back > 30, f"the survivor trained alone for {last - back} scrapes only: raise STEPS"
     lost_up = next(s["metric"] for s in series if s["metric"] == {**s["metric"], "__name__": "up",
                                                                     "instance": instances[lost]})  # fmt: skip
     expected = {
@@ -185,8 +210,8 @@ def test_elastic_agents_lose_a_node_resume_alone_and_the_alert_names_it(tmp_path
         },
     }
     _promtool(tmp_path, series, [
-        {"eval_time": f"{(kill - 1) * 15}s", "alertname": name, "exp_alerts": []}
+        {"eval_time": f"{(kill - 1) * REPLAY_S}s", "alertname": name, "exp_alerts": []}
         for name in ("SseTrainingRankDown", "SseTrainingStalled", "SseTrainingLossNotFinite")
     ] + [
-        {"eval_time": f"{last * 15}s", "alertname": "SseTrainingRankDown", "exp_alerts": [expected]}
+        {"eval_time": f"{last * REPLAY_S}s", "alertname": "SseTrainingRankDown", "exp_alerts": [expected]}
     ])  # fmt: skip
