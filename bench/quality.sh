@@ -9,7 +9,8 @@
 # contrastive-N (the contrastive objective alone, N steps), sslcon-N (reconstruction + contrastive, N steps),
 # ecapa-ssl-N (SSL with ECAPA-TDNN, N steps), supervised-aam (AAM softmax), semi-N-from-ROW (semi-N started from
 # the extractor and decoder of row ROW, fresh heads and optimizer: pretrain, then fine-tune). Any row name ending in
-# -sS trains with seed S (seed 0 without), e.g. ssl-steps-2000-s1.
+# -sS trains with seed S (seed 0 without), e.g. ssl-steps-2000-s1; any trained row starting raw- keeps each
+# utterance's mean in the features (configs/so762-raw.yaml), e.g. raw-ssl-steps-2000, raw-semi-25-from-raw-ssl-steps-2000.
 # Needs the shards and k-means field of bench/so762_phones.sh (shards/so762-{train,dev}, shards/libri1); the
 # SSL row is that script's runs/so762-ssl-km (trained here if missing). DATA: $DATA, default ../shared/data
 # (relative to the repository root).
@@ -75,38 +76,44 @@ trained() {  # row run train-args...: train the run unless its model exists, the
   [ -f "$OUT/$row/summary.json" ] || cp "$run/summary.json" "$OUT/$row/summary.json"  # training time
 }
 
-run_row() {  # a row name, optionally with -sN: the same row trained with seed N (seed 0 without)
-  local seed=0
-  if [[ $1 =~ -s([0-9]+)$ ]]; then
+run_row() {  # a row name, optionally raw-ROW (keep utterance means) and/or ROW-sN (seed N; seed 0 without)
+  local name=$1 seed=0
+  if [[ $name =~ -s([0-9]+)$ ]]; then
     seed=${BASH_REMATCH[1]}
   fi
   SEED=(--seed "$seed")
-  case ${1%-s[0-9]*} in
+  local row=${name%-s[0-9]*}
+  if [[ $row == raw-* ]]; then
+    SEED+=(--config configs/so762-raw.yaml)  # after the row's own overlays: its settings are the raw ones
+    row=${row#raw-}
+  fi
+  local run=$OUT/$name
+  case $row in
     mfcc) evaluate mfcc --method mfcc_stats ;;
     ssl) trained ssl runs/so762-ssl-km "${BASE[@]}" --phones_field km ;;
-    ssl-steps-*) trained "$1" "$OUT/$1" "${BASE[@]}" "${SEED[@]}" --phones_field km --steps "$(steps "$1")" ;;
-    contrastive-*) trained "$1" "$OUT/$1" "${BASE[@]}" "${SEED[@]}" --config configs/so762-contrastive.yaml \
-      --steps "$(steps "$1")" ;;
-    sslcon-*) trained "$1" "$OUT/$1" "${BASE[@]}" "${SEED[@]}" --config configs/so762-ssl-contrastive.yaml \
-      --steps "$(steps "$1")" ;;
-    ecapa-ssl-*) trained "$1" "$OUT/$1" "${BASE[@]}" "${SEED[@]}" --phones_field km --steps "$(steps "$1")" \
-      --config configs/so762-ecapa.yaml ;;
-    supervised-aam) trained "$1" "$OUT/$1" "${BASE[@]}" "${SEED[@]}" --config configs/so762-supervised.yaml \
-      --head aam ;;
+    ssl-steps-*) trained "$name" "$run" "${BASE[@]}" --phones_field km --steps "$(steps "$row")" "${SEED[@]}" ;;
+    contrastive-*) trained "$name" "$run" "${BASE[@]}" --config configs/so762-contrastive.yaml \
+      --steps "$(steps "$row")" "${SEED[@]}" ;;
+    sslcon-*) trained "$name" "$run" "${BASE[@]}" --config configs/so762-ssl-contrastive.yaml \
+      --steps "$(steps "$row")" "${SEED[@]}" ;;
+    ecapa-ssl-*) trained "$name" "$run" "${BASE[@]}" --phones_field km --steps "$(steps "$row")" \
+      --config configs/so762-ecapa.yaml "${SEED[@]}" ;;
+    supervised-aam) trained "$name" "$run" "${BASE[@]}" --config configs/so762-supervised.yaml --head aam \
+      "${SEED[@]}" ;;
     semi-*-from-*) # semi-N-from-ROW: the semi-N recipe started from runs/quality/ROW's extractor and decoder
-      local r=${1%-s[0-9]*} && local n=${r#semi-} && n=${n%%-from-*}
-      trained "$1" "$OUT/$1" "${MT[@]}" "${SEED[@]}" --mode semi --labelled_speakers "configs/so762-labelled-$n.txt" \
-        --init_from "$OUT/${r#semi-*-from-}" ;;
-    supervised) trained supervised "$OUT/supervised" "${BASE[@]}" --config configs/so762-supervised.yaml ;;
-    multitask-*) trained "$1" "$OUT/$1" "${MT[@]}" "${SEED[@]}" --recon_weight "$(steps "$1")" ;;
-    semi-*) trained "$1" "$OUT/$1" "${MT[@]}" "${SEED[@]}" --mode semi --labelled_speakers "configs/so762-labelled-$(steps "$1").txt" ;;
-    *) echo "unknown row $1" >&2 && return 1 ;;
+      local n=${row#semi-} && n=${n%%-from-*}
+      trained "$name" "$run" "${MT[@]}" --mode semi --labelled_speakers "configs/so762-labelled-$n.txt" \
+        --init_from "$OUT/${row#semi-*-from-}" "${SEED[@]}" ;;
+    supervised) trained "$name" "$run" "${BASE[@]}" --config configs/so762-supervised.yaml "${SEED[@]}" ;;
+    multitask-*) trained "$name" "$run" "${MT[@]}" --recon_weight "$(steps "$row")" "${SEED[@]}" ;;
+    semi-*) trained "$name" "$run" "${MT[@]}" --mode semi --labelled_speakers \
+      "configs/so762-labelled-$(steps "$row").txt" "${SEED[@]}" ;;
+    *) echo "unknown row $name" >&2 && return 1 ;;
   esac
 }
 
-steps() {  # the N of a row name ...-N or ...-N-sS
-  local r=${1%-s[0-9]*}
-  echo "${r##*-}"
+steps() {  # the N of a row name ...-N
+  echo "${1##*-}"
 }
 
 labelled_lists

@@ -127,8 +127,11 @@ def energy_vad(log_energy: torch.Tensor, cfg: FeatureConfig) -> torch.Tensor:
 
 def apply_cmn(feats: torch.Tensor, window: int = 0) -> torch.Tensor:
     """Subtract the mean: of the whole utterance (window=0) or of a centred sliding window (Kaldi's apply-cmvn-sliding
-    with --center, which shifts the window inside the utterance at the edges)."""
-    if window <= 0:
+    with --center, which shifts the window inside the utterance at the edges); window < 0 leaves the features as
+    they are."""
+    if window < 0:
+        return feats
+    if window == 0:
         return feats - feats.mean(dim=0, keepdim=True)
     n = feats.shape[0]
     # A window longer than the utterance is the whole utterance. No branch on the length: the exported (ONNX)

@@ -36,6 +36,10 @@ class ModelConfig:
     """Kernel (context) of each decoder frame layer, frames."""
     classifier_layers: int = 1
     """Hidden segment layers between embedding and speaker softmax (Kaldi: 1)."""
+    input_norm: bool = False
+    """Global mean and variance normalisation of the features, learned from the training data (a batch norm
+    without affine at the extractor's input, its running statistics exported with it); the decoder's target is
+    normalised with the same statistics. Meant for ``data.cmn_window: -1``, which keeps each utterance's mean."""
 
     def validate(self) -> None:
         for name in ("channels", "stats_channels", "embed_dim", "decoder_channels"):
@@ -168,7 +172,9 @@ class DataConfig:
     vad: bool = True
     """Drop frames the energy VAD marked as non-speech before cutting segments and embedding."""
     cmn_window: int = 0
-    """Mean normalisation window, frames; 0 subtracts the whole utterance's mean (Kaldi x-vector: 300)."""
+    """Mean normalisation window, frames; 0 subtracts the whole utterance's mean (Kaldi x-vector: 300); -1 none:
+    the long-term spectral envelope (voice and channel, what MFCC mean statistics score on) stays in the source
+    and in the decoder's target, so the reconstruction objective has the embedding carry it."""
     shuffle_buffer: int = 2000
     """Samples held in the shuffle buffer of each loader worker."""
     num_workers: int = 1
@@ -179,7 +185,7 @@ class DataConfig:
     def validate(self) -> None:
         require(self.source_frames >= 10, "source_frames", "must be >= 10")
         require(self.target_frames >= 1, "target_frames", "must be >= 1")
-        require(self.cmn_window >= 0, "cmn_window", "must be >= 0")
+        require(self.cmn_window >= -1, "cmn_window", "must be >= -1 (-1: no mean normalisation)")
         require(self.shuffle_buffer >= 0, "shuffle_buffer", "must be >= 0")
         require(self.num_workers >= 0, "num_workers", "must be >= 0")
 

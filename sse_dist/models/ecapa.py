@@ -18,6 +18,7 @@ import torch
 from torch import nn
 
 from ..config import ModelConfig
+from .norm import input_norm
 
 _DILATIONS = (2, 3, 4)
 
@@ -113,6 +114,7 @@ class EcapaTdnn(nn.Module):
     def __init__(self, feat_dim: int, cfg: ModelConfig):
         super().__init__()
         c = cfg.channels
+        self.input_norm = input_norm(feat_dim, cfg)
         self.stem = Conv(feat_dim, c, 5)
         self.blocks = nn.ModuleList(SERes2Block(c, cfg, d) for d in _DILATIONS)
         self.aggregate = Conv(len(_DILATIONS) * c, cfg.stats_channels)
@@ -121,7 +123,7 @@ class EcapaTdnn(nn.Module):
         self.embedding = nn.Linear(2 * cfg.stats_channels, cfg.embed_dim)
 
     def forward(self, feats: torch.Tensor) -> torch.Tensor:
-        h = self.stem(feats.transpose(1, 2))
+        h = self.stem(self.input_norm(feats.transpose(1, 2)))
         outs = []
         for block in self.blocks:
             h = block(h)

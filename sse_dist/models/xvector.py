@@ -14,6 +14,7 @@ from torch import nn
 
 from ..config import ModelConfig
 from .ecapa import EcapaTdnn
+from .norm import input_norm
 from .objectives import AAMHead, contrastive
 
 
@@ -45,6 +46,7 @@ class Extractor(nn.Module):
 
     def __init__(self, feat_dim: int, cfg: ModelConfig):
         super().__init__()
+        self.input_norm = input_norm(feat_dim, cfg)
         self.frames = tdnn_frames(feat_dim, cfg)
         self.embedding = nn.Linear(2 * cfg.stats_channels, cfg.embed_dim)
 
@@ -53,7 +55,7 @@ class Extractor(nn.Module):
 
     def forward(self, feats: torch.Tensor) -> torch.Tensor:
         """[B, T, feat_dim] -> [B, embed_dim] (the pre-activation output of the first segment layer)."""
-        h = self.frames(feats.transpose(1, 2))
+        h = self.frames(self.input_norm(feats.transpose(1, 2)))
         mean = h.mean(dim=2)
         std = h.var(dim=2, unbiased=False).clamp_min(1e-5).sqrt()
         return self.embedding(torch.cat([mean, std], dim=1))
@@ -142,7 +144,7 @@ class SpeakerEmbeddingModel(nn.Module):
         embedding = self.extractor(source)
         out: dict[str, torch.Tensor] = {}
         if self.decoder is not None and target is not None and phones is not None:
-            out["reconstruction"] = F.mse_loss(self.decoder(phones, embedding), target)
+            out["reconstruction"] = F.mse_loss(self.decoder(phones, embedding), self.normalise_target(target))
         if self.contrastive_temperature > 0 and target is not None:
             out["contrastive"] = contrastive(embedding, self.extractor(target), self.contrastive_temperature)
         if self.classifier is not None and labels is not None:
@@ -156,6 +158,14 @@ class SpeakerEmbeddingModel(nn.Module):
                 # all ranks reduce the same gradients.
                 out["cross_entropy"] = logits.sum() * 0.0
         return out
+
+    def normalise_target(self, target: torch.Tensor) -> torch.Tensor:
+        """The target in the extractor's input scale: with ``input_norm`` its running mean and variance (detached:
+        the statistics are estimates, not something to fit), else as it is."""
+        norm = self.extractor.input_norm
+        if not isinstance(norm, nn.BatchNorm1d):
+            return target
+        return (target - norm.running_mean) / (norm.running_var + norm.eps).sqrt()
 
 
 class PhoneClassifier(nn.Module):

@@ -1,3 +1,4 @@
+import dataclasses
 import json
 
 import numpy as np
@@ -17,19 +18,22 @@ from sse_dist.models.xvector import Extractor
 MODEL = ModelConfig(channels=32, stats_channels=48, embed_dim=24)
 
 
-def trained_looking_extractor(seed: int) -> Extractor:
+def trained_looking_extractor(seed: int, model: ModelConfig = MODEL) -> Extractor:
     """An extractor whose batch-norm statistics are not the identity, as after training."""
     torch.manual_seed(seed)
-    extractor = Extractor(40, MODEL).train()
+    extractor = Extractor(40, model).train()
     with torch.no_grad():
         for _ in range(3):
             extractor(torch.randn(8, 60, 40) * 3 + 1)
     return extractor.eval()
 
 
-@pytest.mark.parametrize(("vad", "cmn_window"), [(True, 50), (False, 0)])
-def test_onnx_graph_equals_the_stage_embedder_on_any_length_and_mask(vad, cmn_window):
-    graph = EmbeddingGraph(trained_looking_extractor(0), vad, cmn_window)
+@pytest.mark.parametrize(
+    ("vad", "cmn_window", "input_norm"), [(True, 50, False), (False, 0, False), (True, -1, True)]
+)
+def test_onnx_graph_equals_the_stage_embedder_on_any_length_and_mask(vad, cmn_window, input_norm):
+    model = dataclasses.replace(MODEL, input_norm=input_norm)
+    graph = EmbeddingGraph(trained_looking_extractor(0, model), vad, cmn_window)
     in_framework = extractor_embedder(graph, max_frames=10000)
     onnx_graph = onnx_embedder(to_onnx(graph, 40, {}))
     rng = np.random.default_rng(0)

@@ -1,5 +1,8 @@
+import dataclasses
+
 import pytest
 import torch
+import torch.nn.functional as F
 
 from sse_dist.config import ModelConfig
 from sse_dist.models.xvector import Extractor, PhoneClassifier, SpeakerEmbeddingModel
@@ -54,6 +57,32 @@ def test_decoder_uses_the_phones_and_the_embedding():
     assert base.shape == (2, 30, 40)
     assert not torch.allclose(base, model.decoder(phones, emb + 1))
     assert not torch.allclose(base, model.decoder(phones.roll(1, dims=1), emb))
+
+
+def test_input_norm_learns_the_global_statistics_and_puts_the_target_on_its_scale():
+    torch.manual_seed(0)
+    model = SpeakerEmbeddingModel(dataclasses.replace(CFG, input_norm=True), 40, 5, 0, reconstruct=True)
+    offset = torch.linspace(5, 15, 40)  # raw log-mels: far from zero mean, as without mean normalisation
+    for _ in range(100):
+        model.extractor(torch.randn(8, 30, 40) * 3 + offset)
+    norm = model.extractor.input_norm
+    assert torch.allclose(norm.running_mean, offset, atol=0.3)  # an average over the last ~10 batches
+    assert torch.allclose(norm.running_var, torch.full((40,), 9.0), rtol=0.2)
+
+    model.eval()
+    src, tgt = torch.randn(2, 60, 40) * 3 + offset, torch.randn(2, 20, 40) * 3 + offset
+    phones = torch.eye(5)[torch.randint(0, 5, (2, 20))]
+    expected_target = (tgt - norm.running_mean) / (norm.running_var + norm.eps).sqrt()
+    assert abs(expected_target.mean().item()) < 0.1 and 0.9 < expected_target.std().item() < 1.1
+    expected = F.mse_loss(model.decoder(phones, model.extractor(src)), expected_target)
+    assert torch.allclose(model(src, tgt, phones)["reconstruction"], expected)
+    # The utterance's mean reaches the embedding (mean normalisation would have removed it).
+    assert not torch.allclose(model.extractor(src), model.extractor(src + 2.0), atol=1e-3)
+
+
+def test_without_input_norm_the_extractor_has_no_extra_state():
+    # Models trained before input_norm existed load into the default extractor as they are.
+    assert not any("input_norm" in k for k in Extractor(40, CFG).state_dict())
 
 
 def test_seed_gives_the_same_extractor_whatever_the_heads():
