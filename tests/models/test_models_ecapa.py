@@ -1,12 +1,12 @@
 import numpy as np
 import pytest
 import torch
+from model_helpers import trained_looking
 
 from sse_dist import storage
 from sse_dist.config import ConfigError, EmbedConfig, ModelConfig
 from sse_dist.embed import run as embed
-from sse_dist.embed.export import EmbeddingGraph, onnx_embedder, to_onnx
-from sse_dist.embed.extract import extractor_embedder
+from sse_dist.embed.export import onnx_embedder
 from sse_dist.embed.sources import utterances
 from sse_dist.models.ecapa import EcapaTdnn
 from sse_dist.models.export import export as export_checkpoint
@@ -14,16 +14,6 @@ from sse_dist.models.xvector import SpeakerEmbeddingModel, build_extractor
 
 ECAPA = ModelConfig(arch="ecapa", channels=32, stats_channels=48, embed_dim=24, res2net_scale=4,
                     se_channels=8, attention_channels=16)  # fmt: skip
-
-
-def trained_looking(seed: int) -> EcapaTdnn:
-    """Batch-norm statistics that are not the identity, as after training."""
-    torch.manual_seed(seed)
-    model = EcapaTdnn(40, ECAPA).train()
-    with torch.no_grad():
-        for _ in range(3):
-            model(torch.randn(8, 60, 40) * 3 + 1)
-    return model.eval()
 
 
 def test_arch_selects_the_extractor_and_the_heads_fit_it():
@@ -36,7 +26,7 @@ def test_arch_selects_the_extractor_and_the_heads_fit_it():
 
 
 def test_any_length_maps_to_one_embedding_and_blocks_are_as_configured():
-    model = trained_looking(0)
+    model = trained_looking(ECAPA, 0)
     for frames in (1, 2, 37, 301):
         assert model(torch.randn(3, frames, 40)).shape == (3, 24)
     assert len(model.blocks) == 3
@@ -48,7 +38,7 @@ def test_any_length_maps_to_one_embedding_and_blocks_are_as_configured():
 
 def test_attention_pooling_weights_frames_per_segment():
     """Each segment of a batch is pooled on its own: the batch does not change a segment's embedding."""
-    model = trained_looking(1)
+    model = trained_looking(ECAPA, 1)
     x = torch.randn(4, 80, 40)
     alone = torch.cat([model(x[i : i + 1]) for i in range(4)])
     torch.testing.assert_close(model(x), alone, rtol=1e-4, atol=1e-5)
@@ -59,23 +49,11 @@ def test_config_refuses_channels_the_groups_cannot_split():
         ModelConfig(arch="ecapa", channels=30, res2net_scale=4).validate()
 
 
-def test_onnx_graph_equals_torch_on_any_length_and_mask():
-    graph = EmbeddingGraph(trained_looking(2), vad=True, cmn_window=0)
-    in_framework = extractor_embedder(graph, max_frames=10000)
-    onnx_graph = onnx_embedder(to_onnx(graph, 40, {}))
-    rng = np.random.default_rng(0)
-    for frames, voiced in [(1, 1.0), (3, 0.5), (40, 0.7), (250, 0.3), (90, 0.0)]:
-        feats = rng.normal(5.0, 2.0, (frames, 40)).astype(np.float32)
-        mask = rng.random(frames) < voiced
-        expected = in_framework(feats, mask if mask.any() else np.ones_like(mask))
-        np.testing.assert_allclose(onnx_graph(feats, mask), expected, rtol=1e-4, atol=1e-5)
-
-
 @pytest.mark.integration
 def test_embed_runs_an_ecapa_export_and_its_onnx_graph(shard_sets, tmp_path):
     run_dir = str(tmp_path / "run")
     meta = {"model": vars(ECAPA), "feat_dim": 40, "data": {"vad": True, "cmn_window": 0}, "step": 3}
-    export_checkpoint(storage.join(run_dir, "model.pt"), trained_looking(3), meta | {"mode": "ssl"})
+    export_checkpoint(storage.join(run_dir, "model.pt"), trained_looking(ECAPA, 3), meta | {"mode": "ssl"})
     out, onnx_path = str(tmp_path / "emb.npz"), str(tmp_path / "ecapa.onnx")
     summary = embed(EmbedConfig(method="model", checkpoint=run_dir, shards=[shard_sets["test"]], output=out,
                                 onnx=onnx_path))  # fmt: skip
