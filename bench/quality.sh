@@ -10,7 +10,8 @@
 # ecapa-ssl-N (SSL with ECAPA-TDNN, N steps), supervised-aam (AAM softmax), semi-N-from-ROW (semi-N started from
 # the extractor and decoder of row ROW, fresh heads and optimizer: pretrain, then fine-tune). Any row name ending in
 # -sS trains with seed S (seed 0 without), e.g. ssl-steps-2000-s1; any trained row starting raw- keeps each
-# utterance's mean in the features (configs/raw.yaml), e.g. raw-ssl-steps-2000, raw-semi-25-from-raw-ssl-steps-2000.
+# utterance's mean in the features (configs/raw.yaml), e.g. raw-ssl-steps-2000, raw-semi-25-from-raw-ssl-steps-2000;
+# ft- fine-tunes at a tenth of the learning rate (configs/finetune.yaml), e.g. raw-ft-semi-25-from-raw-ssl-steps-2000.
 # Needs the shards and k-means field of bench/so762_phones.sh (shards/so762-{train,dev}, shards/libri1); the
 # SSL row is that script's runs/so762-ssl-km (trained here if missing). DATA: $DATA, default ../shared/data
 # (relative to the repository root).
@@ -83,10 +84,14 @@ run_row() {  # a row name, optionally raw-ROW (keep utterance means) and/or ROW-
   fi
   SEED=(--seed "$seed")
   local row=${name%-s[0-9]*}
-  if [[ $row == raw-* ]]; then
-    SEED+=(--config configs/raw.yaml)  # after the row's own overlays: its settings are the raw ones
-    row=${row#raw-}
-  fi
+  # Prefixes add overlays after the row's own (their settings win): raw- configs/raw.yaml, ft- configs/finetune.yaml.
+  while [[ $row =~ ^(raw|ft)- ]]; do
+    case ${BASH_REMATCH[1]} in
+      raw) SEED+=(--config configs/raw.yaml) ;;
+      ft) SEED+=(--config configs/finetune.yaml) ;;
+    esac
+    row=${row#*-}
+  done
   local run=$OUT/$name
   case $row in
     mfcc) evaluate mfcc --method mfcc_stats ;;

@@ -37,6 +37,8 @@ log = logging.getLogger(__name__)
 
 LATEST = "latest"
 _TAG = re.compile(r"^step(\d{8})$")
+# One file per data-parallel rank in a ZeRO-1/2 checkpoint (DeepSpeed's names; ``bf16_`` with bf16).
+_PARTITION = re.compile(r"^(?:bf16_)?zero_pp_rank_(\d+)_mp_rank_\d+_optim_states\.pt$")
 
 
 # The only non-tensor classes DeepSpeed puts in a ZeRO optimizer checkpoint (found with
@@ -169,6 +171,19 @@ def check_model(run: str, model: dict[str, Any]) -> None:
             )
 
 
+def check_partitions(store: Store, name: str) -> None:
+    """Refuse in one line a ZeRO-1/2 checkpoint saved by another number of ranks (an elastic job that shrank or
+    grew): DeepSpeed does not re-partition ZeRO optimizer state and would fail deep in its loader. A ZeRO-0
+    checkpoint (no partition files) loads on any number of ranks."""
+    saved = {m.group(1) for f in storage.listdir(storage.join(store.url, name)) if (m := _PARTITION.match(f))}
+    if saved and len(saved) != store.world.size:
+        raise ValueError(
+            f"deepspeed.zero_stage: {store.url}/{name} holds the ZeRO optimizer partitions of {len(saved)} ranks "
+            f"and DeepSpeed cannot re-partition them for {store.world.size}: resume on {len(saved)} ranks, or "
+            "train a job whose size may change with zero_stage 0"
+        )
+
+
 def _decide(store: Store, run: str, model: dict[str, Any] | None) -> int:
     """Rank 0: the step to resume from (-1: no checkpoint)."""
     name = _latest(store)
@@ -176,6 +191,7 @@ def _decide(store: Store, run: str, model: dict[str, Any] | None) -> int:
         return -1
     if model is not None:
         check_model(run, model)
+    check_partitions(store, name)
     return int(name[len("step") :])
 
 

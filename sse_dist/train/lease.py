@@ -1,11 +1,12 @@
 """One writer per run folder: a lease file (``<output>/lease.json``) that rank 0 takes before anything is written.
 
-The lease names its holder (host, pid, start time) and carries a heartbeat that a background thread renews
-every :data:`HEARTBEAT_S`. A second run on the same folder is refused with one line naming the holder; a lease
-is taken over only when it is stale: its heartbeat is older than :data:`STALE_S`, or its holder is a process of
-this host that no longer exists (a run killed with SIGKILL leaves its lease behind). A holder that finds its lease
-taken over (it was suspended longer than :data:`STALE_S`) stops its own process rather than write beside the new
-holder.
+The lease names its holder (host, pid, start time, torchrun job) and carries a heartbeat that a background
+thread renews every :data:`HEARTBEAT_S`. A second run on the same folder is refused with one line naming the
+holder; a lease is taken over only when it is stale: its heartbeat is older than :data:`STALE_S`, its holder is
+a process of this host that no longer exists (a run killed with SIGKILL leaves its lease behind), or its holder
+is an earlier worker group of the same torchrun job (restarted by its elastic agent, rank 0 perhaps on another
+node now). A holder that finds its lease taken over (it was suspended longer than :data:`STALE_S`) stops its own
+process rather than write beside the new holder.
 
 A new local lease is created with ``O_EXCL``. Object stores have no atomic create-if-absent here, so there (and
 for a take-over) a lease is written and read back after :data:`SETTLE_S`: of two runs that write within that
@@ -38,6 +39,8 @@ STALE_S = 60.0
 """A lease whose heartbeat is older than this is taken over (six missed heartbeats)."""
 SETTLE_S = 1.0
 """On an object store: how long a new holder waits before reading its lease back."""
+JOB = "TORCHELASTIC_RUN_ID"
+"""torchrun's job id (``--rdzv_id``), the same on every node and every restart of the job's worker group."""
 
 
 class LeaseError(RuntimeError):
@@ -52,6 +55,7 @@ def _owner(token: str) -> dict[str, Any]:
         "started": now,
         "heartbeat": now,
         "token": token,
+        "job": os.environ.get(JOB) or None,
     }
 
 
@@ -84,6 +88,10 @@ def stale_reason(lease: dict[str, Any], now: float | None = None) -> str | None:
         return f"heartbeat {age:.0f} s old"
     if lease.get("host") == socket.gethostname() and not _pid_alive(int(lease.get("pid", 0))):
         return f"process {lease.get('pid')} of this host is gone"
+    if lease.get("job") and lease["job"] == os.environ.get(JOB):
+        # torchrun restarted the job's worker group (a node lost or joined): it stopped the old group first, and
+        # the old rank 0 may have been on another host, whose lease would otherwise block the job for STALE_S.
+        return f"held by an earlier worker group of this torchrun job ({lease['job']})"
     return None
 
 

@@ -99,6 +99,7 @@ def _write_run_files(cfg: TrainConfig, corpus: Corpus, ds: dict[str, Any], world
 def setup(cfg: TrainConfig) -> Run:
     """Join the process group, build the mode's model in a DeepSpeed engine, resume, and open the loader."""
     world = distributed.init(cfg.deepspeed.backend, cfg.deepspeed.timeout_s)
+    cfg = ds_config.keep_global_batch(cfg, world.size)
     task = TASKS[cfg.mode]
     phones_field = task.phones_field(cfg)
     corpus = describe(cfg.shards, phones_field)

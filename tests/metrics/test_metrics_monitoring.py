@@ -5,16 +5,15 @@ import json
 import re
 import shutil
 import subprocess
-from pathlib import Path
 
 import pytest
 import yaml
+from prometheus_helpers import BASE, rules
 
 from sse_dist.config import MetricsConfig
 from sse_dist.launch import validate
 from sse_dist.metrics import PreprocessMetrics, TrainMetrics
 
-BASE = Path(__file__).resolve().parents[2] / "k8s" / "base"
 SUFFIXES = {"counter": ("_total",), "gauge": ("",), "histogram": ("_bucket", "_sum", "_count")}
 NAME = re.compile(r"\b(sse_[a-z0-9_]+)\b")
 
@@ -33,10 +32,6 @@ def exported() -> dict[str, set[str]]:
 def dashboard_exprs() -> list[str]:
     dash = json.loads((BASE / "dashboards" / "sse-dist.json").read_text())
     return [t["expr"] for p in dash["panels"] for t in p.get("targets", [])]
-
-
-def rules() -> dict:
-    return yaml.safe_load((BASE / "prometheusrule.yaml").read_text())
 
 
 def test_every_name_follows_prometheus_conventions():
@@ -69,6 +64,7 @@ needs_promtool = pytest.mark.skipif(
 )
 JOB = 'namespace="ns", app_kubernetes_io_instance="run-train"'
 PRE = 'namespace="ns", app_kubernetes_io_instance="run-preprocess"'
+TRAIN = 'app_kubernetes_io_component="train", job="sse-dist"'
 
 
 def _alert(name, t, labels=None, annotations=None):
@@ -86,6 +82,7 @@ def _unit_tests():
         "component": "reconstruction",
     }
     failing = {"severity": "warning", "namespace": "ns", "app_kubernetes_io_instance": "run-preprocess"}
+    down = {**stalled, "app_kubernetes_io_component": "train", "job": "sse-dist"}
     return [
         {
             "interval": "1m",
@@ -133,6 +130,30 @@ def _unit_tests():
                         "manifests.",
                     },
                 ),
+            ],
+        },
+        {
+            # Two rank exporters of one job: both up; then one lost while the other runs on (one failed scrape
+            # of the survivor at 20m); then both down (the job ended): the alert clears.
+            "interval": "1m",
+            "input_series": [
+                {"series": f'up{{{JOB}, {TRAIN}, instance="a:9"}}', "values": "1x9 0x20 0x10"},
+                {"series": f'up{{{JOB}, {TRAIN}, instance="b:9"}}', "values": "1x9 1x10 0 1x9 0x10"},
+            ],
+            "alert_rule_test": [
+                _alert("SseTrainingRankDown", "13m"),
+                _alert(
+                    "SseTrainingRankDown",
+                    "25m",
+                    {**down, "instance": "a:9"},
+                    {
+                        "summary": "Training run-train: the rank exporter a:9 is down while other ranks run",
+                        "description": "A node or pod of the job is gone: an elastic job continues on fewer "
+                        "nodes from its last checkpoint, a fixed-size one waits for it. See `sse-dist launch logs "
+                        "train` and the pod's events.",
+                    },
+                ),
+                _alert("SseTrainingRankDown", "38m"),
             ],
         },
         {

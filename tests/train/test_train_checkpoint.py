@@ -1,5 +1,6 @@
 """Checkpoints on a real (one-process, gloo) DeepSpeed engine: exact resume, safe loading, interrupted saves."""
 
+import dataclasses
 import pickle
 
 import pytest
@@ -137,3 +138,24 @@ def test_interrupted_save_is_never_the_latest_and_is_pruned_later(world, tmp_pat
     assert sorted(p.name for p in ckpts.glob("step*")) == ["step00000003"]
     assert (ckpts / "latest").read_text() == "step00000003"
     assert not list(ckpts.glob(".tmp-*"))
+
+
+@pytest.mark.parametrize(("zero_stage", "precision"), [(0, "fp32"), (1, "fp32"), (2, "bf16")])
+def test_zero_partitions_of_another_world_size_are_refused_in_one_line(
+    world, tmp_path, zero_stage, precision
+):
+    """What an elastic job that shrank meets: a ZeRO-1/2 checkpoint (one optimizer partition per rank, as
+    DeepSpeed names them) cannot be loaded by another number of ranks; a ZeRO-0 one can."""
+    store = checkpoint.Store.for_run(str(tmp_path), "", world)
+    engine = _engine(zero_stage, precision)
+    _train(engine, 1)
+    checkpoint.save(engine, store, 1, keep=1)
+    checkpoint.check_partitions(store, "step00000001")  # the world that saved it
+    grown = checkpoint.Store(store.url, store.local, dataclasses.replace(world, size=2))
+    if zero_stage == 0:
+        checkpoint.check_partitions(grown, "step00000001")
+        return
+    with pytest.raises(
+        ValueError, match=r"^deepspeed.zero_stage: .*partitions of 1 ranks .* for 2: resume on 1"
+    ):
+        checkpoint.check_partitions(grown, "step00000001")

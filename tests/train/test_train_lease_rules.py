@@ -47,6 +47,17 @@ def test_a_stale_lease_is_taken_over(fields, tmp_path):
         assert json.loads((tmp_path / lease.LEASE).read_text())["token"] == held.owner["token"]
 
 
+def test_an_earlier_worker_group_of_the_same_torchrun_job_is_taken_over(tmp_path, monkeypatch):
+    """An elastic restart can move rank 0 to another node: the job's own lease does not block it for STALE_S."""
+    monkeypatch.setenv(lease.JOB, "job-a")
+    _holder(tmp_path, job="job-b")
+    with pytest.raises(lease.LeaseError, match="in use by pid 4242 on host elsewhere"):
+        lease.acquire(str(tmp_path))
+    _holder(tmp_path, job="job-a")
+    with lease.hold(str(tmp_path)) as held:
+        assert json.loads((tmp_path / lease.LEASE).read_text()) == {**held.owner, "job": "job-a"}
+
+
 def test_a_torn_lease_is_taken_over(tmp_path):
     (tmp_path / lease.LEASE).write_text('{"host": "x", "pi')
     with lease.hold(str(tmp_path)):
