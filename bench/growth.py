@@ -1,6 +1,6 @@
 """Growth rehearsal: the same pipeline at 1, 10 and 100 hours, to see which costs stay flat as the corpus grows.
 
-    python bench/growth.py --hours 1 10 [--work runs/growth] [--steps 200]
+    python bench/growth.py --hours 1 10 100 [--work runs/growth] [--steps 200] [--stages ...] [--interrupt 0.5]
 
 Per size: ``synth`` (``synth.hours``) -> ``shard`` (train and the held-out test speakers) -> ``preprocess``
 (fbank + k-means units, one Ray job over both sets) -> a short ``train`` (one rank under torchrun, streaming
