@@ -96,7 +96,7 @@ def test_preprocess_runs_on_both_workers_and_loses_nothing_when_one_dies(ray_clu
         print(log.read_text()[-5000:])
     assert job.returncode == 0
     summary, _ = json.JSONDecoder().raw_decode(out[out.index("{\n") :])  # Ray may log after it
-    # Both workers labelled, each shard is done exactly once by the node named for it, and nothing is lost.
+    # Both workers featurised, each shard is done exactly once by the node named for it, and nothing is lost.
     by_node = summary["nodes"]
     assert len(by_node) == 2, by_node
     fbank = [Path(url).stem for shards in by_node.values() for url in shards.get("fbank", [])]
