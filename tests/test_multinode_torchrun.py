@@ -33,8 +33,8 @@ from sse_dist.train import ds_config
 pytestmark = [pytest.mark.integration, needs_prometheus]
 REPO = Path(__file__).resolve().parents[1]
 # Enough steps that the survivor, once back, trains alone for longer than the rank-down alert's 5 minutes of
-# replayed scrapes (20 of 0.25 s, plus margin) even on an idle machine, where it runs ~21 steps/s (2 cores).
-STEPS, MICRO_BATCH = 240, 8
+# replayed scrapes (20 of 0.25 s, plus margin) even on an idle machine (240 steps gave 24 scrapes on one).
+STEPS, MICRO_BATCH = 600, 8
 SCRAPE_S, REPLAY_S = 0.25, 15
 """Prometheus here scrapes every 0.25 s; promtool replays each scrape as one of the PodMonitor's 15 s intervals,
 so the rules' minutes span the seconds this test runs (the rank-down alert's 5 minutes: 5 s)."""
