@@ -16,6 +16,9 @@ SCRATCH = "/scratch"
 PART_OF = "sse-dist"
 METRICS_PORT_NAME = "sse-metrics-{}"
 """Container port of the exporter of local rank r; the PodMonitor keeps ports named like this."""
+SCRAPE_INTERVAL_S = 15.0
+"""The PodMonitor's scrape interval: a pod's exporter stays up this long after its stage ends, so a stage's
+final counters are scraped however it ends between two scrapes."""
 RANKS_LABEL = "sse-dist.io/ranks-per-node"
 """Pod label of a pod that declares more exporter ports than it runs ranks (a TrainJob's, whose runtime declares
 8): the PodMonitor keeps the ports of ranks below it."""

@@ -60,7 +60,9 @@ def _check(cfg: ExperimentConfig, stage: str) -> None:
 def cluster_config(cfg: ExperimentConfig, stage: str) -> ExperimentConfig:
     """The experiment config as the pods of ``stage`` run it."""
     _check(cfg, stage)
-    exporter = MetricsConfig(address="0.0.0.0", port=cfg.launch.metrics_port)
+    exporter = MetricsConfig(
+        address="0.0.0.0", port=cfg.launch.metrics_port, final_scrape_s=pods.SCRAPE_INTERVAL_S
+    )
     if stage == "preprocess":
         pre = replace(cfg.preprocess, ray_address="", num_cpus=0, metrics=exporter)
         return replace(cfg, preprocess=pre)

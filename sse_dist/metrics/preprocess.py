@@ -41,7 +41,7 @@ class PreprocessMetrics:
             "sse_preprocess_shard_seconds", "Wall time of one shard task", buckets=_SHARD_BUCKETS, registry=r
         )
         self.remaining.set(shards)
-        self.exporter = Exporter(r, cfg.address, cfg.port) if cfg.port else None
+        self.exporter = Exporter(r, cfg.address, cfg.port, cfg.final_scrape_s) if cfg.port else None
 
     def shard(self, result: dict[str, Any]) -> None:
         """Account for one finished shard of either stage (fbank, then a phone field)."""

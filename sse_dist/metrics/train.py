@@ -73,7 +73,9 @@ class TrainMetrics:
             [*lab, "kind"],
             registry=r,
         )
-        self.exporter = Exporter(r, cfg.address, cfg.port + local_rank) if cfg.port else None
+        self.exporter = (
+            Exporter(r, cfg.address, cfg.port + local_rank, cfg.final_scrape_s) if cfg.port else None
+        )
 
     def step(
         self,

@@ -134,6 +134,10 @@ def test_pods_run_the_same_config_resolved_for_the_cluster(tmp_path):
     in_pod = _in_pod(cm, tmp_path)
     assert in_pod.train.resume and in_pod.train.checkpoint_staging == f"{pods.SCRATCH}/checkpoints"
     assert (in_pod.train.metrics.address, in_pod.train.metrics.port) == ("0.0.0.0", 9400)
+    # The exporter outlives the run by one PodMonitor interval, so the last steps are scraped.
+    monitor = yaml.safe_load((REPO / "k8s/base/podmonitor.yaml").read_text())
+    interval = monitor["spec"]["podMetricsEndpoints"][0]["interval"]
+    assert in_pod.train.metrics.final_scrape_s == pods.SCRAPE_INTERVAL_S == float(interval.rstrip("s"))
     assert in_pod.train.steps == cfg.train.steps == 200000
     assert in_pod.train.optim == cfg.train.optim and in_pod.train.model == cfg.train.model
     cm, job = render.render(cfg, "preprocess")

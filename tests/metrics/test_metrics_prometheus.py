@@ -22,7 +22,12 @@ MUST_SHOW = ("steps_total", "global_step", "sse_train_loss", "samples_per_second
 
 def _train(tmp_path, shard_sets, tiny_model, metrics_port):
     cfg = {"train": {"shards": [shard_sets["train"]], "output": str(tmp_path / "run"), "steps": 100}}
-    for dotted, value in {**tiny_model, "train.log_every": 5, "train.metrics.port": metrics_port}.items():
+    for dotted, value in {
+        **tiny_model,
+        "train.log_every": 5,
+        "train.metrics.port": metrics_port,
+        "train.metrics.final_scrape_s": 1.5,  # three scrapes after the last step
+    }.items():
         node = cfg
         *parents, leaf = dotted.split(".")
         for p in parents:
@@ -50,7 +55,9 @@ def test_prometheus_scrapes_every_rank_and_answers_the_dashboard_and_rules(tmp_p
         by_rank = {s["metric"]["rank"]: [float(v) for _, v in s["values"]] for s in series["result"]}
         assert set(by_rank) == {"0", "1"}, by_rank
         for values in by_rank.values():
-            assert values == sorted(values) and values[-1] > values[0], values  # the step counter rose
+            assert values == sorted(values) and values[0] < values[-1] == 100, (
+                values
+            )  # the counter rose to the end
         assert {s["metric"]["app_kubernetes_io_instance"] for s in series["result"]} == {"test-train"}
 
         groups = api(prom_port, "/api/v1/rules")["groups"]
