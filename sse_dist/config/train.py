@@ -130,6 +130,24 @@ class NarrowbandAugmentConfig:
 
 
 @dataclass
+class EqAugmentConfig:
+    prob: float = 0.0
+    """Probability that an utterance's source copy passes through a random device equaliser (0 disables): a
+    smooth gain curve over the mel bands, as a different microphone or codec colours speech. Constant over the
+    utterance, so a whole-utterance mean normalisation removes it: it matters where the mean is kept
+    (``cmn_window: -1``), and keeps the source's colouring from predicting the target's recording channel."""
+    max_db: float = 10.0
+    """Largest excursion of the gain curve, dB; each equalised utterance draws its peak uniformly in [0, max]."""
+    terms: int = 4
+    """Cosine terms of the curve over the mel axis (more: bumpier curves); term k's weight falls as 1/k."""
+
+    def validate(self) -> None:
+        require(0 <= self.prob <= 1, "prob", "must be in [0, 1]")
+        require(self.max_db >= 0, "max_db", "must be >= 0")
+        require(self.terms >= 1, "terms", "must be >= 1")
+
+
+@dataclass
 class MaskAugmentConfig:
     prob: float = 0.0
     """Probability that a source segment gets SpecAugment time and frequency masks (0 disables)."""
@@ -154,6 +172,8 @@ class AugmentConfig:
     """Additive noise, in the mel power domain, before mean normalisation."""
     reverb: ReverbAugmentConfig = field(default_factory=ReverbAugmentConfig)
     """Reverberation approximated per mel band: exponential-decay smearing of the frame powers."""
+    eq: EqAugmentConfig = field(default_factory=EqAugmentConfig)
+    """A random device equaliser, after reverberation and noise (the microphone hears both)."""
     narrowband: NarrowbandAugmentConfig = field(default_factory=NarrowbandAugmentConfig)
     """Telephone band-limiting, per mel band, after reverberation and noise (both pass through the channel)."""
     masks: MaskAugmentConfig = field(default_factory=MaskAugmentConfig)

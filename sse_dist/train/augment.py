@@ -1,5 +1,5 @@
-"""Feature-domain augmentation of log-mel filterbanks: additive noise, reverberation, narrowband (telephone)
-band-limiting, SpecAugment masks.
+"""Feature-domain augmentation of log-mel filterbanks: additive noise, reverberation, a device equaliser,
+narrowband (telephone) band-limiting, SpecAugment masks.
 
 Why: whatever is constant over an utterance (channel, noise floor, room) helps the decoder reconstruct the
 target from the source's embedding just as much as the voice does, so a reconstruction-trained embedding learns
@@ -16,6 +16,9 @@ power domain, where both are (approximately) additive:
   tail (``exp(-13.8 t / RT60)``, the 60 dB decay), its energy set by the drawn direct-to-reverberant ratio,
   and the decay faster in higher bands (``hf_ratio``). Frame-power smearing ignores phase and within-frame
   effects: it is an approximation, meant to vary the room, not to simulate one.
+* equaliser: a smooth random gain curve over the mel axis (a few cosine terms, weights falling as 1/k, scaled
+  to a drawn peak in dB), as another microphone or codec would colour the speech. With the utterance mean kept
+  (``cmn_window: -1``) it stops the source's colouring from telling the decoder the target's channel.
 * narrowband: each mel band's power scaled by a Butterworth band-pass's power response averaged under that
   band's mel filter (corners drawn around 300-3400 Hz, the telephone band, or just under the 4 kHz Nyquist
   frequency of 8 kHz audio), with a stop-band floor. It acts after noise and reverberation: both reach a
@@ -93,6 +96,13 @@ def band_gains(
     return (weights * response[:, None]).sum(axis=0) / np.maximum(weights.sum(axis=0), 1e-12)
 
 
+def eq_gains_db(bands: int, terms: int, peak_db: float, rng: np.random.Generator) -> np.ndarray:
+    """[bands] gains in dB: a random cosine series over the mel axis whose largest excursion is ``peak_db``."""
+    k = np.arange(1, terms + 1)
+    curve = np.cos(np.pi * np.outer((np.arange(bands) + 0.5) / bands, k)) @ (rng.standard_normal(terms) / k)
+    return curve * peak_db / max(np.abs(curve).max(), 1e-9)
+
+
 def band_limit(log_mel: torch.Tensor, gains: np.ndarray) -> torch.Tensor:
     return log_mel + torch.from_numpy(np.log(gains)).to(log_mel.dtype)
 
@@ -109,7 +119,8 @@ class Augmenter:
 
     @property
     def enabled(self) -> bool:
-        return self.cfg.noise.prob > 0 or self.cfg.reverb.prob > 0 or self.cfg.narrowband.prob > 0
+        cfg = self.cfg
+        return any(c.prob > 0 for c in (cfg.noise, cfg.reverb, cfg.eq, cfg.narrowband))
 
     def observe(self, log_mel: torch.Tensor) -> None:
         """Fold a clean utterance into the long-term average spectrum that shapes speech-like noise."""
@@ -142,6 +153,12 @@ class Augmenter:
             x = add_noise(
                 x, self.noise_power(shape, len(x)), self.rng.uniform(noise.snr_db_min, noise.snr_db_max)
             )
+        eq = self.cfg.eq
+        if eq.prob > 0 and self.rng.random() < eq.prob:
+            gains_db = eq_gains_db(x.shape[1], eq.terms, self.rng.uniform(0, eq.max_db), self.rng)
+            x = x + torch.from_numpy(gains_db * math.log(10) / 10).to(
+                x.dtype
+            )  # dB of power -> nepers of log power
         band = self.cfg.narrowband
         if band.prob > 0 and self.rng.random() < band.prob:
             low = self.rng.uniform(band.low_hz_min, band.low_hz_max)
