@@ -7,11 +7,12 @@
 #   bench/quality.sh [ROW...]       default: the rows of the docs' table; rows already done are skipped
 # Rows: mfcc, ssl, ssl-steps-N (SSL with N steps), supervised, multitask-L (recon_weight L), semi-N (N% labelled),
 # contrastive-N (the contrastive objective alone, N steps), sslcon-N (reconstruction + contrastive, N steps),
-# ecapa-ssl-N (SSL with ECAPA-TDNN, N steps), supervised-aam (AAM softmax), semi-N-from-ROW (semi-N started from
+# ecapa-ssl-N (SSL with ECAPA-TDNN, N steps), semi-N-from-ROW (semi-N started from
 # the extractor and decoder of row ROW, fresh heads and optimizer: pretrain, then fine-tune). Any row name ending in
 # -sS trains with seed S (seed 0 without), e.g. ssl-steps-2000-s1; any trained row starting raw- keeps each
 # utterance's mean in the features (configs/raw.yaml), e.g. raw-ssl-steps-2000, raw-semi-25-from-raw-ssl-steps-2000;
-# ft- fine-tunes at a tenth of the learning rate (configs/finetune.yaml), e.g. raw-ft-semi-25-from-raw-ssl-steps-2000.
+# ft- fine-tunes at a tenth of the learning rate (configs/finetune.yaml), e.g. raw-ft-semi-25-from-raw-ssl-steps-2000;
+# aam- trains the speaker head with additive angular margin softmax (configs/aam.yaml), e.g. aam-supervised.
 # Needs the shards and k-means field of bench/so762_phones.sh (shards/so762-{train,dev}, shards/libri1); the
 # SSL row is that script's runs/so762-ssl-km (trained here if missing). DATA: $DATA, default ../shared/data
 # (relative to the repository root).
@@ -84,11 +85,13 @@ run_row() {  # a row name, optionally raw-ROW (keep utterance means) and/or ROW-
   fi
   SEED=(--seed "$seed")
   local row=${name%-s[0-9]*}
-  # Prefixes add overlays after the row's own (their settings win): raw- configs/raw.yaml, ft- configs/finetune.yaml.
-  while [[ $row =~ ^(raw|ft)- ]]; do
+  # Prefixes add overlays after the row's own (their settings win): raw- configs/raw.yaml, ft- configs/finetune.yaml,
+  # aam- configs/aam.yaml.
+  while [[ $row =~ ^(raw|ft|aam)- ]]; do
     case ${BASH_REMATCH[1]} in
       raw) SEED+=(--config configs/raw.yaml) ;;
       ft) SEED+=(--config configs/finetune.yaml) ;;
+      aam) SEED+=(--config configs/aam.yaml) ;;
     esac
     row=${row#*-}
   done
@@ -103,8 +106,6 @@ run_row() {  # a row name, optionally raw-ROW (keep utterance means) and/or ROW-
       --steps "$(steps "$row")" "${SEED[@]}" ;;
     ecapa-ssl-*) trained "$name" "$run" "${BASE[@]}" --phones_field km --steps "$(steps "$row")" \
       --config configs/so762-ecapa.yaml "${SEED[@]}" ;;
-    supervised-aam) trained "$name" "$run" "${BASE[@]}" --config configs/so762-supervised.yaml --head aam \
-      "${SEED[@]}" ;;
     semi-*-from-*) # semi-N-from-ROW: the semi-N recipe started from runs/quality/ROW's extractor and decoder
       local n=${row#semi-} && n=${n%%-from-*}
       trained "$name" "$run" "${MT[@]}" --mode semi --labelled_speakers "configs/so762-labelled-$n.txt" \
