@@ -103,7 +103,8 @@ def eq_gains_db(bands: int, terms: int, peak_db: float, rng: np.random.Generator
     return curve * peak_db / max(np.abs(curve).max(), 1e-9)
 
 
-def band_limit(log_mel: torch.Tensor, gains: np.ndarray) -> torch.Tensor:
+def scale_bands(log_mel: torch.Tensor, gains: np.ndarray) -> torch.Tensor:
+    """Each mel band's power times its [D] ``gains`` (a fixed filter: the equaliser, the telephone band)."""
     return log_mel + torch.from_numpy(np.log(gains)).to(log_mel.dtype)
 
 
@@ -156,14 +157,12 @@ class Augmenter:
         eq = self.cfg.eq
         if eq.prob > 0 and self.rng.random() < eq.prob:
             gains_db = eq_gains_db(x.shape[1], eq.terms, self.rng.uniform(0, eq.max_db), self.rng)
-            x = x + torch.from_numpy(gains_db * math.log(10) / 10).to(
-                x.dtype
-            )  # dB of power -> nepers of log power
+            x = scale_bands(x, 10 ** (gains_db / 10))
         band = self.cfg.narrowband
         if band.prob > 0 and self.rng.random() < band.prob:
             low = self.rng.uniform(band.low_hz_min, band.low_hz_max)
             high = self.rng.uniform(band.high_hz_min, band.high_hz_max)
-            x = band_limit(x, band_gains(self.features, low, high, band.order, band.stopband_db))
+            x = scale_bands(x, band_gains(self.features, low, high, band.order, band.stopband_db))
         return x
 
 

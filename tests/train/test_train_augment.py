@@ -151,6 +151,10 @@ def test_masks_zero_bands_no_wider_than_configured():
         ("train.data.augment.noise.snr_db_min=30", r"noise\.snr_db_min: must be <= snr_db_max"),
         ("train.data.augment.reverb.prob=1.5", r"reverb\.prob: must be in \[0, 1\]"),
         ("train.data.augment.target=noisy", r"augment\.target: must be one of"),
+        ("train.data.augment.eq.prob=2", r"eq\.prob: must be in \[0, 1\]"),
+        ("train.data.augment.eq.prob=-0.1", r"eq\.prob: must be in \[0, 1\]"),
+        ("train.data.augment.eq.terms=0", r"eq\.terms: must be >= 1"),
+        ("train.data.augment.eq.max_db=-1", r"eq\.max_db: must be >= 0"),
     ],
 )
 def test_bad_augmentation_settings_name_the_field(override, message):
