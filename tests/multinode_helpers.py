@@ -54,15 +54,18 @@ class Node:
             return []
 
     def find(self, needle: str, timeout: float = 60) -> psutil.Process:
-        """The node's process whose command line contains ``needle`` (waiting for it to start)."""
+        """The node's process whose command line contains ``needle`` (waiting up to ``timeout`` s for it to start;
+        0: looked for once)."""
         deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
+        while True:
             for p in self.tree():
                 try:
                     if needle in " ".join(p.cmdline()):
                         return p
                 except psutil.NoSuchProcess:
                     continue
+            if time.monotonic() >= deadline:
+                break
             time.sleep(0.2)
         raise AssertionError(f"no {needle!r} process under {self.proc.args}: {self.tail()}")
 

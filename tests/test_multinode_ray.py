@@ -4,6 +4,7 @@ node's raylet mid-job loses nothing."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -13,8 +14,9 @@ import tempfile
 import time
 from pathlib import Path
 
+import psutil
 import pytest
-from multinode_helpers import free_port, ray_auth, ray_node
+from multinode_helpers import Node, free_port, ray_auth, ray_node
 
 from sse_dist.config import ShardConfig
 from sse_dist.shard import format as fmt
@@ -71,8 +73,19 @@ def many_shards(tmp_path):
     return root
 
 
+def _first_labeller(nodes: list[Node], timeout: float = 120) -> tuple[Node, psutil.Process]:
+    """The node whose phone labeller starts first, and that labeller's process."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        for node in nodes:
+            with contextlib.suppress(AssertionError):
+                return node, node.find("ray::_NodeLabeller", timeout=0)
+        time.sleep(0.05)
+    raise AssertionError(f"no phone labeller started in {timeout} s")
+
+
 def test_preprocess_runs_on_both_workers_and_loses_nothing_when_one_dies(ray_cluster, many_shards, tmp_path):
-    driver_env, (survivor, worker) = ray_cluster
+    driver_env, workers = ray_cluster
     root = many_shards
     names = [s["name"] for s in fmt.read_index(str(root))["shards"]]
     utterances = len(names)
@@ -82,13 +95,20 @@ def test_preprocess_runs_on_both_workers_and_loses_nothing_when_one_dies(ray_clu
         job = subprocess.Popen(
             cmd, stdout=subprocess.PIPE, stderr=err, text=True, env={**os.environ, **driver_env}
         )
-    # Mid-job: a phone labeller on each worker (actors, so both are in use however fast the tasks were),
-    # the one on the victim busy with a shard and, two shards later, past its first; then the victim's raylet
-    # is killed, with the shard in flight there and its labeller.
-    worker.find("ray::_NodeLabeller", timeout=120)
-    done = len(list((root / "phones").glob("[0-9]*.json")))
-    _wait_for_done(root, "phones", done + 2, job, timeout=60)
-    worker.find("raylet").kill()
+    # Mid-job, on every machine: the labeller that starts first is frozen (SIGSTOP), so the other node's, once
+    # started, is the only one working; when it has labelled two shards its raylet is killed, with the shard in
+    # flight there and its labeller, and the frozen one resumes. (Unfrozen, on an idle machine one labeller
+    # drained the queue while the other was still starting, and the kill came after the job.)
+    survivor, frozen = _first_labeller(workers)
+    frozen.suspend()
+    victim = next(w for w in workers if w is not survivor)
+    try:
+        victim.find("ray::_NodeLabeller", timeout=120)
+        done = len(list((root / "phones").glob("[0-9]*.json")))
+        _wait_for_done(root, "phones", done + 2, job, timeout=60)
+        victim.find("raylet").kill()
+    finally:
+        frozen.resume()
     try:
         out, _ = job.communicate(timeout=120)
     finally:
@@ -108,5 +128,5 @@ def test_preprocess_runs_on_both_workers_and_loses_nothing_when_one_dies(ray_clu
         done = json.loads((root / "fbank" / f"{name}.json").read_text())
         assert done["processed"] == done["input"] == 1
     phones = [shards.get("phones", []) for shards in by_node.values()]
-    # (Whether the victim's labeller finished a shard before the kill is a race with the survivor's: not asserted.)
+    assert min(len(urls) for urls in phones) >= 2, by_node  # the victim labelled two before it was lost
     assert sorted(Path(url).stem for urls in phones for url in urls) == names

@@ -15,6 +15,7 @@ import dataclasses
 import functools
 import logging
 import posixpath
+import random
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -112,6 +113,13 @@ def open_shards(src: Iterable[dict[str, str]], fields: list[str]) -> Iterator[Sa
         root = posixpath.dirname(posixpath.dirname(url))  # <root>/fbank/<name>.tar
         name = posixpath.basename(url)[: -len(".tar")]
         yield from fmt.iter_joined(root, name, fields)
+
+
+def shuffled(data: Iterable[Any], bufsize: int, seed: int) -> Iterator[Any]:
+    """webdataset's shuffle buffer drawing from the run's seed: its own default seeds from the clock and the
+    process id, so a rerun with the same seed would read the corpus in another order."""
+    rng = random.Random(int(_rng(seed, 3).integers(2**63)))
+    yield from wds.shuffle(bufsize, initial=min(bufsize, 100), rng=rng)(data)
 
 
 @passes_skips
@@ -297,7 +305,7 @@ def build_loader(
     pipeline = wds.DataPipeline(
         wds.ResampledShards(corpus.shards, seed=seed, deterministic=True),
         wds.pipelinefilter(open_shards)(fields),
-        wds.shuffle(cfg.shuffle_buffer, initial=min(cfg.shuffle_buffer, 100)),
+        wds.pipelinefilter(shuffled)(cfg.shuffle_buffer, seed),
         wds.pipelinefilter(to_arrays)(cfg, phones_field, spk2idx, chunks),
         wds.pipelinefilter(augment_source)(cfg.augment, from_dict(FeatureConfig, corpus.features), seed),
         wds.pipelinefilter(normalise)(cfg.cmn_window),

@@ -3,8 +3,9 @@ import pytest
 import torch
 
 from sse_dist.config import DataConfig
+from sse_dist.shard.fields import describe
 from sse_dist.shard.format import ShardError
-from sse_dist.train.data import Segment, Skipped, Utterance, _pick, batch_pairs, cut_pairs
+from sse_dist.train.data import Segment, Skipped, Utterance, _pick, batch_pairs, build_loader, cut_pairs
 
 
 def _utts(lengths, dim=4):
@@ -60,3 +61,19 @@ def test_hard_phones_are_one_hot_encoded_in_the_batch():
     assert batch.phones.shape == (2, 2, 5) and batch.phones.dtype == torch.float32
     assert batch.phones.argmax(-1).tolist() == [[0, 4], [1, 4]]
     assert batch.phones.sum().item() == 4
+
+
+@pytest.mark.integration
+def test_the_loader_repeats_its_order_for_a_seed(shard_sets):
+    """The shuffle buffer draws from the run's seed (webdataset's default seeds from the clock): a rerun reads
+    the same segments in the same order."""
+    corpus = describe([shard_sets["train"]], "phones")
+    cfg = DataConfig(source_frames=60, target_frames=40, num_workers=0, shuffle_buffer=8)
+
+    def sources(seed: int) -> list[torch.Tensor]:
+        loader = build_loader(corpus, cfg, "phones", micro_batch=2, num_batches=6, spk2idx={}, seed=seed)
+        return [batch.source for batch in loader]
+
+    first = sources(5)
+    assert all(torch.equal(a, b) for a, b in zip(first, sources(5), strict=True))
+    assert not all(torch.equal(a, b) for a, b in zip(first, sources(6), strict=True))
