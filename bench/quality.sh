@@ -12,7 +12,10 @@
 # -sS trains with seed S (seed 0 without), e.g. ssl-steps-2000-s1; any trained row starting raw- keeps each
 # utterance's mean in the features (configs/raw.yaml), e.g. raw-ssl-steps-2000, raw-semi-25-from-raw-ssl-steps-2000;
 # ft- fine-tunes at a tenth of the learning rate (configs/finetune.yaml), e.g. raw-ft-semi-25-from-raw-ssl-steps-2000;
-# aam- trains the speaker head with additive angular margin softmax (configs/aam.yaml), e.g. aam-supervised.
+# aam- trains the speaker head with additive angular margin softmax (configs/aam.yaml), e.g. aam-supervised;
+# km128- and hu- give the decoder another unit inventory than km (64 k-means units of log-mel frames): 128 units
+# of log-mel frames, or 64 units of frame layer 3 of the raw-ssl-steps-3000 model (HuBERT's second iteration),
+# fitted here on the training sets when missing, e.g. raw-hu-ssl-steps-2000.
 # Needs the shards and k-means field of bench/so762_phones.sh (shards/so762-{train,dev}, shards/libri1); the
 # SSL row is that script's runs/so762-ssl-km (trained here if missing). DATA: $DATA, default ../shared/data
 # (relative to the repository root).
@@ -78,20 +81,34 @@ trained() {  # row run train-args...: train the run unless its model exists, the
   [ -f "$OUT/$row/summary.json" ] || cp "$run/summary.json" "$OUT/$row/summary.json"  # training time
 }
 
+units_field() {  # field: the so762 training speakers' and librispeech-1utt's units in that field, unless done
+  local field=$1 extra=()
+  [ -f "shards/so762-train/$field/summary.json" ] && [ -f "shards/libri1/$field/summary.json" ] && return
+  case $field in
+    km128) extra=(--phones.units 128) ;;
+    hu) run_row raw-ssl-steps-3000 && extra=(--phones.unit_model "$OUT/raw-ssl-steps-3000" --phones.unit_layer 3) ;;
+  esac
+  step "units-$field" sse-dist preprocess --shards shards/so762-train,shards/libri1 --num_cpus 2 \
+    --phones.source kmeans --phones.field "$field" --phones.model "runs/so762-units-$field.npz" "${extra[@]}"
+}
+
 run_row() {  # a row name, optionally raw-ROW (keep utterance means) and/or ROW-sN (seed N; seed 0 without)
   local name=$1 seed=0
   if [[ $name =~ -s([0-9]+)$ ]]; then
     seed=${BASH_REMATCH[1]}
   fi
-  SEED=(--seed "$seed")
+  local SEED=(--seed "$seed")  # local: units_field may train another row first
   local row=${name%-s[0-9]*}
   # Prefixes add overlays after the row's own (their settings win): raw- configs/raw.yaml, ft- configs/finetune.yaml,
-  # aam- configs/aam.yaml.
-  while [[ $row =~ ^(raw|ft|aam)- ]]; do
-    case ${BASH_REMATCH[1]} in
+  # aam- configs/aam.yaml, km128-/hu- the decoder's units.
+  local prefix
+  while [[ $row =~ ^(raw|ft|aam|km128|hu)- ]]; do
+    prefix=${BASH_REMATCH[1]}
+    case $prefix in
       raw) SEED+=(--config configs/raw.yaml) ;;
       ft) SEED+=(--config configs/finetune.yaml) ;;
       aam) SEED+=(--config configs/aam.yaml) ;;
+      km128 | hu) units_field "$prefix" && SEED+=(--phones_field "$prefix") ;;
     esac
     row=${row#*-}
   done

@@ -180,6 +180,14 @@ class PhoneConfig:
     """kmeans: speech frames sampled across the shards to fit the units."""
     seed: int = 0
     """kmeans: seed of the frame sample and of the initialisation (same seed, same units)."""
+    unit_model: str = ""
+    """kmeans: a trained run (or its ``model.pt``) whose extractor's frame-level features the units cluster,
+    as HuBERT's later iterations re-cluster the model's own features; empty: the mean-normalised log-mel frames
+    (HuBERT's first iteration)."""
+    unit_layer: int = 3
+    """kmeans with ``unit_model``: which of the extractor's frame-level outputs to cluster, 1 = the first (the
+    x-vector TDNN has 5, ECAPA-TDNN the stem, 3 blocks and the aggregation); 3 is the TDNN's last layer with
+    temporal context, before the layers that shape speaker statistics."""
     batch_frames: int = 50000
     """neural: frames per forward pass of the classifier (utterances are padded into batches up to this)."""
     reference: str = ""
@@ -191,6 +199,8 @@ class PhoneConfig:
         require(self.source not in ("neural", "kmeans") or bool(self.model), "model", "needed by this source")
         require(2 <= self.units <= 255, "units", "must be in [2, 255] (hard labels are uint8)")
         require(self.sample_frames >= self.units, "sample_frames", "must be >= units")
+        require(not self.unit_model or self.source == "kmeans", "unit_model", "only for the kmeans source")
+        require(self.unit_layer >= 1, "unit_layer", "must be >= 1 (the first frame layer)")
         require(self.batch_frames >= 1000, "batch_frames", "must be >= 1000")
         require(self.reference != self.field, "reference", "must name another field")
 

@@ -24,16 +24,13 @@ from .. import storage
 from ..config import (
     ConfigError,
     EmbedConfig,
-    ModelConfig,
     ShardConfig,
     TrainConfig,
-    from_dict,
     require_set,
     validate,
 )
 from ..frontend import mfcc_from_fbank
-from ..models.export import load_export
-from ..models.xvector import build_extractor
+from ..models.xvector import build_extractor, load_extractor
 from ..shard.fields import describe
 from ..train import card
 from .audio import audio_source, recorded_features
@@ -89,9 +86,7 @@ def extractor_graph(cfg: EmbedConfig, train: TrainConfig) -> tuple[EmbeddingGrap
             raise ConfigError(
                 "embed.checkpoint: method=model needs the training run folder (or its model.pt)"
             )
-        blob = load_export(cfg.checkpoint)
-        extractor = build_extractor(blob["feat_dim"], from_dict(ModelConfig, blob["model"]))
-        extractor.load_state_dict(blob["state_dict"])
+        extractor, blob = load_extractor(cfg.checkpoint)
         data, features = blob["data"], blob.get("features", {})
         info = {"method": "model", "checkpoint": cfg.checkpoint, "step": blob["step"], "mode": blob["mode"]}
         info["model"] = card.describe(cfg.checkpoint, card.read(cfg.checkpoint))

@@ -122,11 +122,12 @@ class EcapaTdnn(nn.Module):
         self.pool_norm = nn.BatchNorm1d(2 * cfg.stats_channels)
         self.embedding = nn.Linear(2 * cfg.stats_channels, cfg.embed_dim)
 
-    def forward(self, feats: torch.Tensor) -> torch.Tensor:
-        h = self.stem(self.input_norm(feats.transpose(1, 2)))
-        outs = []
+    def layer_outputs(self, feats: torch.Tensor) -> list[torch.Tensor]:
+        """[B, T, feat_dim] -> the frame-level outputs [B, C, T] of the stem, each block and the aggregation."""
+        outs = [self.stem(self.input_norm(feats.transpose(1, 2)))]
         for block in self.blocks:
-            h = block(h)
-            outs.append(h)
-        pooled = self.pool(self.aggregate(torch.cat(outs, dim=1)))
-        return self.embedding(self.pool_norm(pooled))
+            outs.append(block(outs[-1]))
+        return [*outs, self.aggregate(torch.cat(outs[1:], dim=1))]
+
+    def forward(self, feats: torch.Tensor) -> torch.Tensor:
+        return self.embedding(self.pool_norm(self.pool(self.layer_outputs(feats)[-1])))

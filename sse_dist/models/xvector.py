@@ -8,12 +8,15 @@ The extractor is Kaldi's x-vector TDNN (Snyder et al. 2018); the classifier is i
 
 from __future__ import annotations
 
+from typing import Any
+
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..config import ModelConfig
+from ..config import ModelConfig, from_dict
 from .ecapa import EcapaTdnn
+from .export import load_export
 from .norm import input_norm
 from .objectives import AAMHead, contrastive
 
@@ -53,9 +56,17 @@ class Extractor(nn.Module):
     # Frames lost at each edge to the convolutions' context.
     context = 2 + 2 + 3
 
+    def layer_outputs(self, feats: torch.Tensor) -> list[torch.Tensor]:
+        """[B, T, feat_dim] -> each frame layer's output [B, C, T - lost frames], first to last."""
+        h, outs = self.input_norm(feats.transpose(1, 2)), []
+        for layer in self.frames:
+            h = layer(h)
+            outs.append(h)
+        return outs
+
     def forward(self, feats: torch.Tensor) -> torch.Tensor:
         """[B, T, feat_dim] -> [B, embed_dim] (the pre-activation output of the first segment layer)."""
-        h = self.frames(self.input_norm(feats.transpose(1, 2)))
+        h = self.layer_outputs(feats)[-1]
         mean = h.mean(dim=2)
         std = h.var(dim=2, unbiased=False).clamp_min(1e-5).sqrt()
         return self.embedding(torch.cat([mean, std], dim=1))
@@ -65,6 +76,15 @@ def build_extractor(feat_dim: int, cfg: ModelConfig) -> Extractor | EcapaTdnn:
     """The extractor ``cfg.arch`` names; both map [B, T, feat_dim] to [B, embed_dim] and lose ``context``
     frames at each edge."""
     return EcapaTdnn(feat_dim, cfg) if cfg.arch == "ecapa" else Extractor(feat_dim, cfg)
+
+
+def load_extractor(url: str) -> tuple[Extractor | EcapaTdnn, dict[str, Any]]:
+    """The trained extractor of an exported model (a run folder or its ``model.pt``), in eval mode, and the
+    export's other entries (frontend, features, step, mode)."""
+    blob = load_export(url)
+    extractor = build_extractor(blob["feat_dim"], from_dict(ModelConfig, blob["model"]))
+    extractor.load_state_dict(blob.pop("state_dict"))
+    return extractor.eval(), blob
 
 
 class Decoder(nn.Module):

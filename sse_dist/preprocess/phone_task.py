@@ -32,8 +32,13 @@ FAILED = "failed"
 
 
 def phone_fingerprint(phones: PhoneConfig, features: FeatureConfig, identity: dict[str, Any]) -> str:
-    """The phone settings, the source's models and the features it reads (new features relabel the corpus)."""
-    return fingerprint({"phones": asdict(phones), "source": identity, "fbank": fbank_fingerprint(features)})
+    """The phone settings, the source's models and the features it reads (new features relabel the corpus).
+    The model-unit settings enter only when a model is named: without one they change nothing, and fields
+    labelled before the settings existed stay done."""
+    settings = asdict(phones)
+    if not phones.unit_model:
+        del settings["unit_model"], settings["unit_layer"]
+    return fingerprint({"phones": settings, "source": identity, "fbank": fbank_fingerprint(features)})
 
 
 def to_utterance(key: str, sample: dict[str, Any], where: str) -> Utterance:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
@@ -12,6 +12,15 @@ from ...phoneset import NUM_PHONES
 
 if TYPE_CHECKING:
     from ...config import FeatureConfig, PhoneConfig, PreprocessConfig
+
+
+def check_features(setting: str, url: str, recorded: dict[str, Any], features: FeatureConfig) -> None:
+    """Refuse, in one line, a model trained on other features than the stage computes."""
+    if recorded != asdict(features):
+        raise ValueError(
+            f"{setting}: {url} was trained on other features ({recorded}) than preprocess.features "
+            f"({asdict(features)})"
+        )
 
 
 class PhoneError(ValueError):

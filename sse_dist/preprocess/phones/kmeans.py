@@ -1,9 +1,10 @@
-"""Phone-free acoustic units: k-means clusters of feature frames (HuBERT's first-iteration pseudo-labels).
+"""Phone-free acoustic units: k-means clusters of feature frames (HuBERT's first-iteration pseudo-labels), or
+of a trained extractor's frame-level features (``phones.unit_model``: its later iterations).
 
 No recognizer, lexicon or language is assumed. The units are fitted once on a sample of speech frames that Ray
 tasks draw from the fbank shards (each shard gives its share, in proportion to its frames), written to
 ``preprocess.phones.model`` (an ``.npz`` of plain arrays) and then applied to every frame of the corpus by the
-phone stage's actors. Frames are mean-normalised per utterance first, as the model's input is.
+phone stage's actors. Log-mel frames are mean-normalised per utterance first, as the model's input is.
 """
 
 from __future__ import annotations
@@ -19,26 +20,57 @@ import torch
 from ... import storage
 from ...config import FeatureConfig, PhoneConfig, PreprocessConfig
 from ...frontend import apply_cmn
+from ...models.export import export_url
+from ...models.xvector import load_extractor
 from ...shard import format as fmt
 from ...shard.fields import CLUSTERED, FBANK
-from .base import Labels, PhoneSource, Utterance
+from .base import Labels, PhoneSource, Utterance, check_features
 
 log = logging.getLogger(__name__)
 _ITERATIONS = 50
 
 
-def normalised(log_mel: np.ndarray) -> torch.Tensor:
-    return apply_cmn(torch.from_numpy(np.asarray(log_mel, dtype=np.float32)))
+def normalised(log_mel: np.ndarray, window: int = 0) -> torch.Tensor:
+    return apply_cmn(torch.from_numpy(np.asarray(log_mel, dtype=np.float32)), window)
 
 
-def sample_shard(root: str, name: str, count: int, seed: int, index: int) -> np.ndarray:
+def unit_features(phones: PhoneConfig, features: FeatureConfig) -> Callable[[np.ndarray], torch.Tensor]:
+    """What the units cluster, ``[T, D]`` for an utterance's raw log-mel ``[T, feat_dim]``: the mean-normalised
+    log-mel, or with ``phones.unit_model`` that extractor's frame-level output ``phones.unit_layer`` on the
+    features as it was trained on them, edge frames repeated so that every input frame has one."""
+    if not phones.unit_model:
+        return normalised
+    extractor, blob = load_extractor(phones.unit_model)
+    check_features("preprocess.phones.unit_model", phones.unit_model, blob.get("features", {}), features)
+    layers = len(extractor.layer_outputs(torch.zeros(1, 2 * extractor.context + 1, blob["feat_dim"])))
+    if phones.unit_layer > layers:
+        raise ValueError(
+            f"preprocess.phones.unit_layer: {phones.unit_layer}, but {phones.unit_model} has {layers} frame layers"
+        )
+    cmn_window, context = int(blob["data"]["cmn_window"]), extractor.context
+
+    @torch.no_grad()
+    def frames(log_mel: np.ndarray) -> torch.Tensor:
+        x = normalised(log_mel, cmn_window)
+        padded = x[torch.arange(-context, len(x) + context).clamp(0, len(x) - 1)]
+        h = extractor.layer_outputs(padded[None])[phones.unit_layer - 1][0]
+        trim = (h.shape[1] - len(x)) // 2  # frames of the padding this layer's context has not consumed
+        return h[:, trim : trim + len(x)].T
+
+    return frames
+
+
+def sample_shard(
+    root: str, name: str, count: int, seed: int, index: int, phones: PhoneConfig, features: FeatureConfig
+) -> np.ndarray:
     """``count`` speech frames (float16 [count, D]) drawn uniformly from one fbank shard."""
+    featurize = unit_features(phones, features)
     frames = []
     for s in fmt.iter_tar(fmt.shard_url(root, FBANK, name)):
         where = f"{root} shard {name} key {s['__key__']}"
         try:
             vad = torch.from_numpy(fmt.load_npy(s["vad.npy"], where).astype(bool))
-            frames.append(normalised(fmt.load_npy(s["fbank.npy"], where))[vad].half())
+            frames.append(featurize(fmt.load_npy(s["fbank.npy"], where))[vad].half())
         except (fmt.ShardError, KeyError, IndexError) as e:
             # Not sampled; labelling the corpus later counts this utterance as failed, with the reason.
             log.warning("k-means sample: skipping %s: %s", where, e)
@@ -83,7 +115,7 @@ def _gather(cfg: PreprocessConfig) -> np.ndarray:
     task = ray.remote(num_cpus=1, max_retries=3)(sample_shard)
     share = [round(cfg.phones.sample_frames * frames / total) for _, _, frames in shards]
     refs = [
-        task.remote(root, name, n, cfg.phones.seed, i)
+        task.remote(root, name, n, cfg.phones.seed, i, cfg.phones, cfg.features)
         for i, ((root, name, _), n) in enumerate(zip(shards, share))
     ]
     return np.concatenate([ray.get(r) for r in refs])
@@ -95,6 +127,7 @@ class KMeansSource(PhoneSource):
     def __init__(self, phones: PhoneConfig, features: FeatureConfig):
         super().__init__(phones, features)
         self.centroids = torch.from_numpy(load_units(phones)["centroids"])
+        self.featurize = unit_features(phones, features)
 
     @classmethod
     def num_classes(cls, phones: PhoneConfig) -> int:
@@ -102,6 +135,8 @@ class KMeansSource(PhoneSource):
 
     @classmethod
     def prepare(cls, cfg: PreprocessConfig, connect: Callable[[], None]) -> None:
+        if cfg.phones.unit_model:
+            unit_features(cfg.phones, cfg.features)  # in the driver: a wrong model or layer is one line
         if storage.exists(cfg.phones.model):
             load_units(cfg.phones)  # refuses a file that does not match the settings
             return
@@ -112,15 +147,21 @@ class KMeansSource(PhoneSource):
         log.info("k-means: fitting %d units on %d sampled speech frames", cfg.phones.units, len(frames))
         fitted = ray.get(ray.remote(num_cpus=1)(fit).remote(frames, cfg.phones.units, cfg.phones.seed))
         buf = io.BytesIO()
-        np.savez(buf, centroids=fitted.astype(np.float32), sampled_frames=np.int64(len(frames)))
+        np.savez(
+            buf,
+            centroids=fitted.astype(np.float32),
+            sampled_frames=np.int64(len(frames)),
+            unit_model_sha256=np.str_(_model_sha256(cfg.phones)),
+        )
         storage.write_bytes(cfg.phones.model, buf.getvalue())
 
     @classmethod
     def identity(cls, phones: PhoneConfig) -> dict[str, Any]:
-        return {"units_sha256": storage.sha256(phones.model)}
+        model = {"unit_model_sha256": _model_sha256(phones)} if phones.unit_model else {}
+        return {"units_sha256": storage.sha256(phones.model), **model}
 
     def label(self, utt: Utterance) -> Labels:
-        units = torch.cdist(normalised(utt.log_mel), self.centroids).argmin(1)
+        units = torch.cdist(self.featurize(utt.log_mel), self.centroids).argmin(1)
         return Labels(units.numpy().astype(np.uint8), CLUSTERED)
 
 
@@ -132,4 +173,16 @@ def load_units(phones: PhoneConfig) -> dict[str, np.ndarray]:
             f"preprocess.phones.model: {phones.model} holds no {phones.units} k-means units "
             "(delete it to fit new ones, or set preprocess.phones.units to match)"
         )
+    fitted_on = str(units.get("unit_model_sha256", ""))  # files from before unit_model: log-mel units
+    if fitted_on != _model_sha256(phones):
+        what = f"the frames of {phones.unit_model}" if phones.unit_model else "log-mel frames"
+        raise ValueError(
+            f"preprocess.phones.model: {phones.model} holds units fitted on other features than {what} "
+            "(delete it to fit new ones, or give it another name)"
+        )
     return units
+
+
+def _model_sha256(phones: PhoneConfig) -> str:
+    """The checksum of the model whose features the units cluster, "" for log-mel units."""
+    return storage.sha256(export_url(phones.unit_model)) if phones.unit_model else ""

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable
-from dataclasses import asdict
 from typing import Any
 
 import torch
@@ -20,7 +19,7 @@ from ...frontend import apply_cmn
 from ...models.export import PHONE_EXPORT_FORMAT, export_url, load_export
 from ...models.xvector import PhoneClassifier
 from ...shard.fields import CLASSIFIED, FBANK
-from .base import Labels, PhoneError, PhoneSource, Utterance
+from .base import Labels, PhoneError, PhoneSource, Utterance, check_features
 
 
 @functools.lru_cache(maxsize=4)
@@ -30,11 +29,7 @@ def _load(url: str) -> dict[str, Any]:
 
 def _checked(phones: PhoneConfig, features: FeatureConfig) -> dict[str, Any]:
     blob = _load(phones.model)
-    if blob["features"] != asdict(features):
-        raise ValueError(
-            f"preprocess.phones.model: {phones.model} was trained on other features "
-            f"({blob['features']}) than preprocess.features ({asdict(features)})"
-        )
+    check_features("preprocess.phones.model", phones.model, blob["features"], features)
     return blob
 
 
