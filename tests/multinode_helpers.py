@@ -53,19 +53,22 @@ class Node:
         except psutil.NoSuchProcess:
             return []
 
+    def lookup(self, needle: str) -> psutil.Process | None:
+        """The node's process whose command line contains ``needle``, if one runs now."""
+        for p in self.tree():
+            try:
+                if needle in " ".join(p.cmdline()):
+                    return p
+            except psutil.NoSuchProcess:
+                continue
+        return None
+
     def find(self, needle: str, timeout: float = 60) -> psutil.Process:
-        """The node's process whose command line contains ``needle`` (waiting up to ``timeout`` s for it to start;
-        0: looked for once)."""
+        """The node's process whose command line contains ``needle`` (waiting for it to start)."""
         deadline = time.monotonic() + timeout
-        while True:
-            for p in self.tree():
-                try:
-                    if needle in " ".join(p.cmdline()):
-                        return p
-                except psutil.NoSuchProcess:
-                    continue
-            if time.monotonic() >= deadline:
-                break
+        while time.monotonic() < deadline:
+            if found := self.lookup(needle):
+                return found
             time.sleep(0.2)
         raise AssertionError(f"no {needle!r} process under {self.proc.args}: {self.tail()}")
 

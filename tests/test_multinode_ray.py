@@ -4,7 +4,6 @@ node's raylet mid-job loses nothing."""
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import shutil
@@ -78,8 +77,8 @@ def _first_labeller(nodes: list[Node], timeout: float = 120) -> tuple[Node, psut
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         for node in nodes:
-            with contextlib.suppress(AssertionError):
-                return node, node.find("ray::_NodeLabeller", timeout=0)
+            if labeller := node.lookup("ray::_NodeLabeller"):
+                return node, labeller
         time.sleep(0.05)
     raise AssertionError(f"no phone labeller started in {timeout} s")
 

@@ -9,6 +9,7 @@ phone stage's actors. Log-mel frames are mean-normalised per utterance first, as
 
 from __future__ import annotations
 
+import functools
 import io
 import logging
 from collections.abc import Callable
@@ -34,13 +35,18 @@ def normalised(log_mel: np.ndarray, window: int = 0) -> torch.Tensor:
     return apply_cmn(torch.from_numpy(np.asarray(log_mel, dtype=np.float32)), window)
 
 
+# Per process, as the neural source's model: Ray reuses its workers, and each would otherwise read the model
+# again for every shard it samples.
+_load_extractor = functools.lru_cache(maxsize=4)(load_extractor)
+
+
 def unit_features(phones: PhoneConfig, features: FeatureConfig) -> Callable[[np.ndarray], torch.Tensor]:
     """What the units cluster, ``[T, D]`` for an utterance's raw log-mel ``[T, feat_dim]``: the mean-normalised
     log-mel, or with ``phones.unit_model`` that extractor's frame-level output ``phones.unit_layer`` on the
     features as it was trained on them, edge frames repeated so that every input frame has one."""
     if not phones.unit_model:
         return normalised
-    extractor, blob = load_extractor(phones.unit_model)
+    extractor, blob = _load_extractor(phones.unit_model)
     check_features("preprocess.phones.unit_model", phones.unit_model, blob.get("features", {}), features)
     layers = len(extractor.layer_outputs(torch.zeros(1, 2 * extractor.context + 1, blob["feat_dim"])))
     if phones.unit_layer > layers:
@@ -135,8 +141,7 @@ class KMeansSource(PhoneSource):
 
     @classmethod
     def prepare(cls, cfg: PreprocessConfig, connect: Callable[[], None]) -> None:
-        if cfg.phones.unit_model:
-            unit_features(cfg.phones, cfg.features)  # in the driver: a wrong model or layer is one line
+        unit_features(cfg.phones, cfg.features)  # in the driver: a wrong model or layer is one line
         if storage.exists(cfg.phones.model):
             load_units(cfg.phones)  # refuses a file that does not match the settings
             return
